@@ -1,0 +1,1 @@
+"""The only code that sees HTTP: paths, versions, bodies, the envelope, auth headers, OpenAPI."""

@@ -1,0 +1,200 @@
+"""The ASGI application: one dispatcher for every ``/[vX.Y/]service.action`` path.
+
+Decoding happens on the event loop; authentication, validation and the handler run in one worker
+thread (handlers are synchronous and each use case is one database transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+import uuid
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from skiff.api import envelope, transport
+from skiff.api.authn import authenticate
+from skiff.api.context import AppContext, Call
+from skiff.api.openapi import openapi_document
+from skiff.api.validation import check_response, validate
+from skiff.domain.errors import ApiError, error, format_message
+from skiff.domain.versions import Version
+
+log = logging.getLogger("skiff.api")
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class _Incoming:
+    __slots__ = ("path", "query", "headers", "body", "client", "too_large")
+
+    def __init__(self, path: str, query: str, headers: dict[str, str], body: bytes, client: str | None, too_large: bool) -> None:
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.client = client
+        self.too_large = too_large
+
+
+class SkiffAPI:
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._openapi: bytes | None = None
+
+    # ASGI entry --------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
+        path = scope["path"]
+        if method == "OPTIONS":
+            await self._send(send, 200, b"", [])
+            return
+        if path == "/openapi.json":
+            if self._openapi is None:
+                self._openapi = envelope.dumps(openapi_document(self.app.registry))
+            await self._send(send, 200, self._openapi, _JSON_HEADERS)
+            return
+        if "content-encoding" in headers:
+            await self._send(send, 415, b"Content encoding is not supported", [(b"content-type", b"text/plain")])
+            return
+        body, too_large = await self._read_body(receive, headers)
+        client = scope.get("client")
+        incoming = _Incoming(
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            body,
+            client[0] if client else None,
+            too_large,
+        )
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.app.settings.threads)
+        status, payload = await anyio.to_thread.run_sync(self.process, incoming, limiter=self._limiter)
+        await self._send(send, status, payload, _JSON_HEADERS)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.app.db.dispose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read_body(self, receive: Any, headers: dict[str, str]) -> tuple[bytes, bool]:
+        limit = self.app.settings.max_body_bytes
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return b"", True
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return b"", True
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks), False
+
+    @staticmethod
+    async def _send(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": headers + [(b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    # one call, in a worker thread ---------------------------------------------------------------
+    def process(self, incoming: _Incoming) -> tuple[int, bytes]:
+        call_id = uuid.uuid4().hex
+        trx = incoming.headers.get("x-clearml-trx") or incoming.headers.get("x-trains-trx") or call_id
+        name = ""
+        requested: Version | float = 1.0
+        actual: Version | None = None
+        try:
+            name, version_text = transport.parse_path(incoming.path)
+            requested = transport.MAX_VERSION
+            version = transport.parse_version(version_text)
+            requested = version
+            endpoint = self.app.registry.resolve(name, version)
+            if endpoint is None:
+                raise error_not_found(name, version)
+            actual = endpoint.min_version
+            call = Call(
+                id=call_id,
+                endpoint=endpoint,
+                version=version,
+                app=self.app,
+                remote=incoming.client,
+                headers=incoming.headers,
+            )
+            if endpoint.authorize:
+                call.identity = authenticate(self.app, incoming.headers.get("authorization"))
+                if endpoint.admin_only and not call.identity.is_admin:
+                    raise error("role_not_allowed", "admin only")
+            if incoming.too_large:
+                raise error("request_too_large", limit=self.app.settings.max_body_bytes)
+            data = transport.parse_body(incoming.body, incoming.headers.get("content-type", ""))
+            if incoming.query:
+                params = transport.parse_params(incoming.query)
+                if isinstance(data, dict):
+                    data.update(params)
+            if isinstance(data, list):
+                if not endpoint.batch:
+                    raise error("validation_error", "this endpoint does not accept a batch of items")
+                request: Any = [validate(endpoint.request, item) for item in data]
+            else:
+                if endpoint.batch:
+                    data = [data] if data else []
+                    request = [validate(endpoint.request, item) for item in data]
+                else:
+                    request = validate(endpoint.request, data)
+            result = endpoint.handler(call, request)
+            if isinstance(result, BaseModel):
+                result = result.model_dump(mode="python")
+            elif result is None:
+                result = {}
+            if self.app.settings.validate_responses:
+                check_response(endpoint.response, result, name)
+            return envelope.render(
+                call_id=call_id, trx=trx, endpoint=name, requested=requested, actual=actual, data=result
+            )
+        except ApiError as exc:
+            return envelope.render(
+                call_id=call_id, trx=trx, endpoint=name, requested=requested, actual=actual, err=exc
+            )
+        except Exception as exc:  # a bug: answer 500 (never another 5xx; clients retry those forever)
+            log.exception("%s failed (call %s, pid %s)", name or incoming.path, call_id, os.getpid())
+            err = ApiError(500, 0, format_message("general server error", type(exc).__name__))
+            stack = traceback.format_exc() if self.app.settings.return_stack else None
+            return envelope.render(
+                call_id=call_id, trx=trx, endpoint=name, requested=requested, actual=actual, err=err, stack=stack
+            )
+
+
+def error_not_found(name: str, version: Version) -> ApiError:
+    return ApiError(
+        404,
+        0,
+        f"Unable to find endpoint for name {name} and version {version}",
+        name="endpoint_not_found",
+    )

@@ -1,0 +1,12 @@
+"""One module per ClearML service; each declares an ``endpoints`` EndpointSet."""
+
+from __future__ import annotations
+
+from skiff.api.registry import Registry
+from skiff.api.services import auth, debug, server, users
+
+SERVICES = (auth, users, server, debug)
+
+
+def build_registry() -> Registry:
+    return Registry(e for module in SERVICES for e in module.endpoints.items)

@@ -1,0 +1,125 @@
+"""Request decoding: the ``/[vX.Y/]service.action`` path, JSON / json-lines / form bodies and
+query-string parameters (spec tasks-model §1.1–1.2, clients §1)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from skiff import API_VERSION
+from skiff.domain.errors import error, raw_error
+from skiff.domain.versions import InvalidVersion, Version
+
+MAX_VERSION = Version.parse(API_VERSION)
+
+_PATH = re.compile(
+    r"^/?(?:v(?P<version>\d+\.?\d+)/)?(?P<service>[A-Za-z_]\w+)\.(?P<action>[A-Za-z_]\w+)/?$",
+    re.ASCII,
+)
+
+
+def parse_path(path: str) -> tuple[str, str | None]:
+    """The endpoint name and the version text (None when the path has no version)."""
+    match = _PATH.match(path)
+    if match is None:
+        raise raw_error("bad_request", f"Invalid request path {path}")
+    return f"{match['service']}.{match['action']}", match["version"]
+
+
+def parse_version(text: str | None) -> Version:
+    if text is None:
+        return MAX_VERSION
+    try:
+        return Version.parse(text)
+    except InvalidVersion as exc:
+        raise error("request_path_has_invalid_version", version=text, reason=str(exc)) from None
+
+
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def _convert(value: str) -> Any:
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if _NUMBER.match(value):
+        try:
+            return int(value)
+        except ValueError:
+            return float(value)
+    return value
+
+
+def _put(target: dict[str, Any], dotted: str, value: Any, as_list: bool) -> None:
+    *parents, last = dotted.split(".")
+    node = target
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    if as_list:
+        existing = node.get(last)
+        if isinstance(existing, list):
+            existing.append(value)
+        else:
+            node[last] = [value] if existing is None else [existing, value]
+    elif last in node:
+        existing = node[last]
+        node[last] = existing + [value] if isinstance(existing, list) else [existing, value]
+    else:
+        node[last] = value
+
+
+def parse_params(query: str) -> dict[str, Any]:
+    """Query-string (or form) parameters: dotted keys nest, ``k[]`` and repeated keys make lists,
+    numbers and true/false are converted."""
+    result: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        as_list = key.endswith("[]")
+        if as_list:
+            key = key[:-2]
+        if key:
+            _put(result, key, _convert(value), as_list)
+    return result
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise raw_error("bad_request", f"Failed to decode JSON object: {exc}") from None
+
+
+def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | list[dict[str, Any]]:
+    """The request data: a dict, or a list of dicts for a json-lines batch."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype == "application/x-www-form-urlencoded":
+        try:
+            return parse_params(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise raw_error("bad_request", "Form body is not valid UTF-8") from None
+    if ctype in ("application/json-lines", "application/jsonlines", "application/x-ndjson"):
+        items = []
+        for number, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            item = _loads(line)
+            if not isinstance(item, dict):
+                raise raw_error("bad_request", f"Line {number} of the batch is not a JSON object")
+            items.append(item)
+        return items
+    if not raw.strip():
+        return {}
+    data = _loads(raw)
+    if isinstance(data, list) and all(isinstance(item, dict) for item in data):
+        return data
+    if not isinstance(data, dict):
+        raise raw_error("bad_request", "Data should be a dict")
+    return data

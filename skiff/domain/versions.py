@@ -1,0 +1,56 @@
+"""API versions: parsing and comparing ClearML's partial semantic versions ("2.13", "1.5")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import total_ordering
+
+
+class InvalidVersion(ValueError):
+    pass
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    parts: tuple[int, ...]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Version":
+        pieces = text.split(".")
+        if not 1 <= len(pieces) <= 3:
+            raise InvalidVersion(f"expected 1 to 3 components, got {len(pieces)}")
+        parts = []
+        for piece in pieces:
+            if not piece.isdigit() or not piece.isascii():
+                raise InvalidVersion(f"invalid component {piece!r}")
+            if len(piece) > 1 and piece[0] == "0":
+                raise InvalidVersion(f"leading zero in component {piece!r}")
+            parts.append(int(piece))
+        return cls(tuple(parts), text)
+
+    def _key(self) -> tuple[int, int, int]:
+        padded = self.parts + (0,) * (3 - len(self.parts))
+        return padded  # type: ignore[return-value]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __lt__(self, other: "Version") -> bool:
+        return self._key() < other._key()
+
+    def wire(self) -> str | float:
+        """How the envelope shows this version: a string, or a number below 2.1 (reference quirk)."""
+        if self < V2_1:
+            return float(self.text) if "." in self.text else float(self.parts[0])
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+V2_1 = Version.parse("2.1")

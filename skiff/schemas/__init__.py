@@ -1,0 +1,1 @@
+"""Request and response models (pydantic v2). Requests ignore unknown keys, as clients send them."""

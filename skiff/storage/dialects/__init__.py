@@ -1,0 +1,1 @@
+"""The two small places where SQLite and PostgreSQL differ."""

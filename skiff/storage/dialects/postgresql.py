@@ -1,0 +1,10 @@
+"""PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+
+
+def create(url: URL, *, pool_size: int) -> Engine:
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

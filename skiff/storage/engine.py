@@ -1,0 +1,78 @@
+"""Database handles for SQLite and PostgreSQL with one transaction per use case.
+
+``Database.read()`` opens a plain transaction; ``Database.write()`` one that takes the write lock
+up front (SQLite ``BEGIN IMMEDIATE``, so two writers queue on ``busy_timeout`` instead of failing
+with "database is locked" halfway through). Dialect specifics live in ``dialects/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from skiff.settings import normalize_db_url
+from skiff.storage.dialects import postgresql as pg_dialect
+from skiff.storage.dialects import sqlite as sqlite_dialect
+
+_WRITE = "skiff_write"
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 16) -> None:
+        self.url = normalize_db_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = sqlite_dialect.create(parsed, pool_size=pool_size)
+        elif self.dialect == "postgresql":
+            self.engine = pg_dialect.create(parsed, pool_size=pool_size)
+        else:
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        event.listen(self.engine, "begin", self._begin)
+
+    def _begin(self, conn: Connection) -> None:
+        if self.dialect == "sqlite":
+            write = conn.get_execution_options().get(_WRITE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for PostgreSQL / in-memory databases."""
+    parsed = make_url(normalize_db_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def prepare_sqlite_file(path: Path) -> None:
+    """Create the data directory (0700) and an empty database file (0600) if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def create_plain_engine(url: str) -> Engine:
+    """An engine without skiff's transaction hooks (for alembic and administrative tasks)."""
+    return Database(url, pool_size=1).engine

@@ -1,0 +1,1 @@
+"""Repositories: functions taking a Connection, one module per aggregate."""

@@ -1,0 +1,77 @@
+"""The schema, declared once for both dialects. Migrations in ``migrations/`` build it step by step;
+a test checks that the upgraded database matches these declarations exactly."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+#: JSON documents: JSONB on PostgreSQL, JSON text on SQLite.
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+ID = String(64)
+
+server_state = Table(
+    "server_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created", DateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("given_name", String(256)),
+    Column("family_name", String(256)),
+    Column("email", String(256)),
+    Column("avatar", String(1024)),
+    Column("role", String(32), nullable=False),
+    Column("created", DateTime, nullable=False),
+    Column("preferences", Document),
+    UniqueConstraint("company", "name"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("access_key", String(64), primary_key=True),
+    Column("secret_hash", String(256), nullable=False),
+    Column("user", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(256)),
+    Column("created", DateTime, nullable=False),
+    Column("last_used", DateTime),
+    Column("last_used_from", String(256)),
+    Index(None, "user"),
+)

@@ -1,0 +1,182 @@
+"""Test support: fresh databases on the dialect under test, an API caller, real server processes.
+
+The dialect comes from the environment: with ``SKIFF_TEST_PG_URL`` (a PostgreSQL server URL,
+set by ``.ci/run``) every database is a new PostgreSQL database; otherwise a new SQLite file.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+PG_URL = os.environ.get("SKIFF_TEST_PG_URL", "")
+DIALECT = "postgresql" if PG_URL else "sqlite"
+
+
+def new_database_url(directory: Path) -> str:
+    """A URL for a new, empty database of the dialect under test."""
+    if not PG_URL:
+        return f"sqlite:///{directory / f'skiff-{uuid.uuid4().hex[:8]}.db'}"
+    import psycopg
+
+    name = f"skiff_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def basic(key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    raw: bytes
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.body["meta"]
+
+    @property
+    def data(self) -> Any:
+        return self.body["data"]
+
+    @property
+    def code(self) -> tuple[int, int]:
+        return self.meta["result_code"], self.meta["result_subcode"]
+
+    @property
+    def msg(self) -> str:
+        return self.meta["result_msg"]
+
+    def ok(self) -> Any:
+        assert self.status == 200, f"{self.status}: {self.body}"
+        return self.data
+
+
+class Api:
+    """Calls endpoints on an httpx-compatible client (the in-process app or a live server)."""
+
+    def __init__(self, client: Any, *, key: str | None = None, secret: str | None = None) -> None:
+        self.client = client
+        self.key = key
+        self.secret = secret
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            assert self.key and self.secret
+            reply = self.call("auth.login", auth=basic(self.key, self.secret))
+            self._token = reply.ok()["token"]
+        return self._token
+
+    def call(
+        self,
+        endpoint: str,
+        body: Any = None,
+        *,
+        version: str | None = None,
+        method: str = "POST",
+        auth: str | None | bool = True,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Reply:
+        path = f"/v{version}/{endpoint}" if version else f"/{endpoint}"
+        hdrs = dict(headers or {})
+        if auth is True:
+            hdrs["Authorization"] = f"Bearer {self.token()}"
+        elif isinstance(auth, str):
+            hdrs["Authorization"] = auth
+        if content is None and body is not None:
+            content = orjson.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        response = self.client.request(method, path, content=content, headers=hdrs, params=params)
+        raw = response.content
+        return Reply(response.status_code, orjson.loads(raw) if raw else {}, raw)
+
+    def __call__(self, endpoint: str, body: Any = None, **kwargs: Any) -> Any:
+        """Call and expect success; return ``data``."""
+        return self.call(endpoint, body, **kwargs).ok()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    output_path: Path
+
+    @property
+    def output(self) -> str:
+        return self.output_path.read_text()
+
+    def credentials(self) -> tuple[str, str]:
+        text = self.output
+        key = re.search(r"CLEARML_API_ACCESS_KEY=(\S+)", text)
+        secret = re.search(r"CLEARML_API_SECRET_KEY=(\S+)", text)
+        assert key and secret, text
+        return key.group(1), secret.group(1)
+
+
+@contextmanager
+def live_server(
+    data_dir: Path, db_url: str, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> Iterator[LiveServer]:
+    """Run ``skiff serve`` on 127.0.0.1 and a free port until the block ends."""
+    port = free_port()
+    output_path = data_dir / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    command = [
+        sys.executable, "-m", "skiff", "serve",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(data_dir), "--db", db_url, *args,
+    ]  # fmt: skip
+    with open(output_path, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
+    server = LiveServer(f"http://127.0.0.1:{port}", process, output_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"skiff serve exited with {process.returncode}:\n{server.output}")
+            try:
+                if httpx.get(f"{server.url}/debug.ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"skiff serve did not answer in {timeout}s:\n{server.output}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -143,17 +143,27 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    data_dir: Path, db_url: str, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+    data_dir: Path,
+    db_url: str | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+    log_dir: Path | None = None,
 ) -> Iterator[LiveServer]:
-    """Run ``skiff serve`` on 127.0.0.1 and a free port until the block ends."""
+    """Run ``skiff serve`` on 127.0.0.1 and a free port until the block ends.
+
+    ``db_url=None`` leaves the database to ``skiff serve`` (the SQLite file in ``data_dir``); with
+    ``log_dir`` the server log goes there, so ``data_dir`` is left for the server to create.
+    """
     port = free_port()
-    output_path = data_dir / f"server-{port}.log"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    logs = log_dir if log_dir is not None else data_dir
+    output_path = logs / f"server-{port}.log"
+    logs.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [
         sys.executable, "-m", "skiff", "serve",
         "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir), "--db", db_url, *args,
+        "--data-dir", str(data_dir), *(["--db", db_url] if db_url else []), *args,
     ]  # fmt: skip
     with open(output_path, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)

@@ -1,0 +1,237 @@
+"""The hand-written migrations build exactly the schema ``skiff.storage.tables`` declares.
+
+Runs on the dialect under test (``tests.support``): upgrade, compare with alembic's autogenerate
+(types, nullability, server defaults, indexes, unique and foreign keys), downgrade, upgrade again;
+and on SQLite, upgrading an older database through ``prepare`` keeps a backup copy first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Text, inspect, text
+
+from skiff.ops.install import prepare
+from skiff.settings import Settings
+from skiff.storage import schema
+from skiff.storage.engine import Database
+from skiff.storage.tables import NAMING, metadata
+from tests.support import DIALECT, new_database_url
+
+
+def alembic_config(conn) -> Config:  # type: ignore[no-untyped-def]
+    config = Config()
+    config.set_main_option("script_location", str(schema.MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def migrate(db: Database, action: Callable[..., None], target: str) -> None:
+    with db.engine.connect() as conn:
+        with conn.begin():
+            action(alembic_config(conn), target)
+
+
+def differences(db: Database, target: MetaData = metadata) -> list:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return compare_metadata(context, target)
+
+
+def table_names(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def revisions() -> list[str]:
+    """The migration history, oldest first."""
+    config = Config()
+    config.set_main_option("script_location", str(schema.MIGRATIONS))
+    return [r.revision for r in reversed(list(ScriptDirectory.from_config(config).walk_revisions()))]
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(new_database_url(tmp_path), pool_size=2)
+    yield db
+    db.dispose()
+
+
+def test_upgraded_schema_matches_the_table_declarations(database: Database) -> None:
+    schema.upgrade(database)
+    assert schema.schema_state(database).up_to_date
+    assert table_names(database) == set(metadata.tables) | {"alembic_version"}
+    assert differences(database) == []
+
+
+def _copy() -> MetaData:
+    copy = MetaData(naming_convention=NAMING)
+    for table in metadata.sorted_tables:
+        table.to_metadata(copy)
+    return copy
+
+
+def _shorter_name(m: MetaData) -> None:
+    m.tables["users"].c["name"].type = String(100)
+
+
+def _text_document(m: MetaData) -> None:
+    m.tables["users"].c["preferences"].type = Text()
+
+
+def _plain_json_document(m: MetaData) -> None:
+    m.tables["users"].c["preferences"].type = JSON()
+
+
+def _extra_column(m: MetaData) -> None:
+    m.tables["users"].append_column(Column("extra", Integer))
+
+
+def _not_nullable(m: MetaData) -> None:
+    m.tables["users"].c["email"].nullable = False
+
+
+def _missing_index(m: MetaData) -> None:
+    m.tables["credentials"].indexes.clear()
+
+
+def _extra_index(m: MetaData) -> None:
+    table = m.tables["credentials"]
+    Index(None, table.c["label"])
+
+
+def _missing_unique(m: MetaData) -> None:
+    table = m.tables["users"]
+    for constraint in [c for c in table.constraints if c.__class__.__name__ == "UniqueConstraint"]:
+        table.constraints.discard(constraint)
+
+
+DRIFTS = [_shorter_name, _text_document, _extra_column, _not_nullable, _missing_index, _extra_index, _missing_unique]
+if DIALECT == "postgresql":
+    DRIFTS.append(_plain_json_document)  # JSON vs JSONB only differs on PostgreSQL
+
+
+def test_the_comparison_notices_drift(database: Database) -> None:
+    """Guards the check above against passing vacuously (e.g. a comparison option gone missing)."""
+    schema.upgrade(database)
+    for drift in DRIFTS:
+        declared = _copy()
+        drift(declared)
+        assert differences(database, declared), f"{drift.__name__} went unnoticed"
+
+
+def test_downgrade_to_base_and_upgrade_again(database: Database) -> None:
+    schema.upgrade(database)
+    migrate(database, command.downgrade, "base")
+    assert schema.schema_state(database).empty
+    assert table_names(database) <= {"alembic_version"}
+
+    schema.upgrade(database)
+    assert schema.schema_state(database).up_to_date
+    assert differences(database) == []
+
+
+def test_every_revision_upgrades_and_downgrades_one_step(database: Database) -> None:
+    history = revisions()
+    assert history, "no migrations"
+    for revision in history:
+        migrate(database, command.upgrade, revision)
+        assert schema.schema_state(database).current == revision
+    for previous in reversed(["base", *history[:-1]]):
+        migrate(database, command.downgrade, "-1")
+        assert schema.schema_state(database).current == (None if previous == "base" else previous)
+
+
+# SQLite: upgrading an existing install keeps a backup ----------------------------------------
+def _assert_upgrade_with_backup(tmp_path: Path, old_revision: str) -> None:
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=data_dir)
+    # An install at the old revision, with a row in a table every revision has.
+    old = Database(settings.database_url, pool_size=1)
+    try:
+        data_dir.mkdir(mode=0o700, exist_ok=True)
+        migrate(old, command.upgrade, old_revision)
+        with old.write() as conn:
+            conn.execute(text("INSERT INTO server_state (key, value) VALUES ('marker', 'kept')"))
+    finally:
+        old.dispose()
+
+    prepared = prepare(settings)
+    try:
+        assert prepared.upgraded_from == old_revision
+        assert prepared.backup is not None
+        assert schema.schema_state(prepared.db).up_to_date
+        with prepared.db.read() as conn:
+            assert conn.execute(text("SELECT value FROM server_state WHERE key = 'marker'")).scalar() == "kept"
+    finally:
+        prepared.db.dispose()
+
+    backup = Path(prepared.backup)
+    assert backup.parent == data_dir / "backups"
+    assert backup.is_file()
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup.parent.stat().st_mode) == 0o700
+    with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(old_revision,)]
+        assert conn.execute("SELECT value FROM server_state WHERE key = 'marker'").fetchall() == [("kept",)]
+
+    # Starting again on the upgraded file neither upgrades nor backs up.
+    again = prepare(settings)
+    again.db.dispose()
+    assert again.upgraded_from is None and again.backup is None
+    assert list((data_dir / "backups").iterdir()) == [backup]
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="SQLite only: PostgreSQL is upgraded by the operator")
+def test_sqlite_upgrade_from_the_previous_revision_keeps_a_backup(tmp_path: Path) -> None:
+    history = revisions()
+    if len(history) < 2:
+        pytest.skip(f"only one schema revision ({history[0]}) exists: no older install to upgrade yet")
+    _assert_upgrade_with_backup(tmp_path, history[-2])
+
+
+SYNTHETIC_REVISION = '''"""A later revision, for testing upgrades only."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999_test"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("upgrade_probe", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("upgrade_probe")
+'''
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="SQLite only: PostgreSQL is upgraded by the operator")
+def test_sqlite_upgrade_keeps_a_backup_with_a_synthetic_newer_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup path of ``prepare``, exercised now with a throwaway revision on top of head."""
+    head = schema.head_revision()
+    migrations = tmp_path / "migrations"
+    shutil.copytree(schema.MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    (migrations / "versions" / "9999_test.py").write_text(SYNTHETIC_REVISION.format(head=head))
+    monkeypatch.setattr(schema, "MIGRATIONS", migrations)
+    assert schema.head_revision() == "9999_test"
+    _assert_upgrade_with_backup(tmp_path, head)

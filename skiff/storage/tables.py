@@ -75,3 +75,33 @@ credentials = Table(
     Column("last_used_from", String(256)),
     Index(None, "user"),
 )
+
+#: Projects form a tree by full name ("a/b/c"): ``parent`` is the direct parent's id and ``path``
+#: the ancestor ids, root first (what clients read). Full names are unique per company; the unique
+#: constraint, not a read-then-insert check, is what stops two racing creators.
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("user", ID, nullable=False),  # the creator; no foreign key: projects outlive users
+    Column("name", String(512), nullable=False),
+    Column("basename", String(512), nullable=False),
+    Column("description", Text),
+    Column("parent", ID, ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("path", Document, nullable=False),
+    Column("default_output_destination", Text),
+    Column("created", DateTime, nullable=False),
+    Column("last_update", DateTime),
+    UniqueConstraint("company", "name"),
+    Index(None, "parent"),
+)
+
+#: Tags and system tags of projects, one row each; ``kind`` is "tags" or "system_tags".
+project_tags = Table(
+    "project_tags",
+    metadata,
+    Column("project", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+)

@@ -264,9 +264,10 @@ def test_db_status_and_upgrade(cli: Cli) -> None:
 
 def _stale_revisions() -> list[str]:
     """Every schema revision older than head, as alembic targets (``base`` is the empty schema)."""
-    from skiff.storage.schema import MIGRATIONS
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+
+    from skiff.storage.schema import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -277,15 +278,19 @@ def _stale_revisions() -> list[str]:
 
 def _downgrade(db_url: str, target: str) -> None:
     from alembic import command
+    from alembic.config import Config
 
     from skiff.storage.engine import Database
-    from skiff.storage.schema import _config
+    from skiff.storage.schema import MIGRATIONS
 
     database = Database(db_url, pool_size=1)
     try:
         with database.engine.connect() as conn:
             with conn.begin():
-                command.downgrade(_config(conn), target)
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = conn
+                command.downgrade(config, target)
     finally:
         database.dispose()
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from skiff.api.registry import Registry
-from skiff.api.services import auth, debug, server, users
+from skiff.api.services import auth, debug, projects, server, users
 
-SERVICES = (auth, users, server, debug)
+SERVICES = (auth, users, server, debug, projects)
 
 
 def build_registry() -> Registry:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str | None, value: object) -> bool:
+    """``value REGEXP pattern`` (what SQLAlchemy's ``regexp_match`` emits): Python ``re.search``,
+    unanchored and case-sensitive. Callers validate patterns first; NULL never matches."""
+    if pattern is None or value is None:
+        return False
+    return _compiled(pattern).search(str(value)) is not None
 
 
 def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -18,6 +34,7 @@ def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.close()
+    dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
 
 
 def create(url: URL, *, pool_size: int) -> Engine:

@@ -166,7 +166,7 @@ def _render_value(value: Any) -> str:
     return str(value)
 
 
-def format_message(default: str, extra: str | None = None, **kwargs: Any) -> str:
+def format_message(default: str, extra: str | None = None, /, **kwargs: Any) -> str:
     """Render a message the way the reference does (§7.1)."""
     text = default[:1].upper() + default[1:]
     if extra:
@@ -203,7 +203,7 @@ class ApiError(Exception):
         return f"ApiError({self.code}/{self.subcode}: {self.message})"
 
 
-def error(name: str, extra: str | None = None, **kwargs: Any) -> ApiError:
+def error(name: str, extra: str | None = None, /, **kwargs: Any) -> ApiError:
     """Build the catalogue error ``name`` with optional extra text and keyword details."""
     kind = CATALOGUE[name]
     return ApiError(

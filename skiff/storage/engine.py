@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -20,6 +21,12 @@ from skiff.storage.dialects import postgresql as pg_dialect
 from skiff.storage.dialects import sqlite as sqlite_dialect
 
 _WRITE = "skiff_write"
+_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+
+
+def json_dumps(value: object) -> str:
+    """JSON columns: orjson, with naive datetimes written as UTC ISO strings."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
 
 
 class Database:
@@ -27,10 +34,11 @@ class Database:
         self.url = normalize_db_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        json = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
         if self.dialect == "sqlite":
-            self.engine = sqlite_dialect.create(parsed, pool_size=pool_size)
+            self.engine = sqlite_dialect.create(parsed, pool_size=pool_size, **json)
         elif self.dialect == "postgresql":
-            self.engine = pg_dialect.create(parsed, pool_size=pool_size)
+            self.engine = pg_dialect.create(parsed, pool_size=pool_size, **json)
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         event.listen(self.engine, "begin", self._begin)

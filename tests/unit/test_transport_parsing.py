@@ -79,3 +79,8 @@ def test_every_catalogue_entry_renders(name: str) -> None:
 def test_catalogue_codes_are_unique() -> None:
     pairs = [(k.code, k.subcode) for k in CATALOGUE.values()]
     assert len(pairs) == len(set(pairs))
+
+
+def test_error_kwargs_may_be_called_name_or_extra() -> None:
+    err = error("user_id_exists", name="bob", extra="x")
+    assert err.message == "User id already exists: name=bob, extra=x"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
@@ -37,9 +38,10 @@ def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
 
 
-def create(url: URL, *, pool_size: int) -> Engine:
+def create(url: URL, *, pool_size: int, **options: Any) -> Engine:
     engine = create_engine(
         url,
+        **options,
         pool_size=pool_size,
         max_overflow=pool_size,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     MetaData,
@@ -104,4 +106,70 @@ project_tags = Table(
     Column("project", ID, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
     Column("kind", String(16), primary_key=True),
     Column("tag", String(255), primary_key=True),
+)
+
+#: Tasks: the scalar fields clients filter and sort on are promoted to columns; everything else
+#: (script, execution, hyperparams, configuration, models, tags …) is in ``document``.
+#: ``company`` is "" for a public task (its owner is then in ``company_origin``), so it carries no
+#: foreign key. ``queue`` mirrors ``execution.queue``.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("company", ID, nullable=False),
+    Column("company_origin", ID),
+    Column("user", ID, nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("project", ID),
+    Column("parent", ID),
+    Column("comment", Text),
+    Column("queue", ID),
+    Column("enqueue_status", String(32)),
+    Column("created", DateTime, nullable=False),
+    Column("started", DateTime),
+    Column("completed", DateTime),
+    Column("published", DateTime),
+    Column("status_changed", DateTime),
+    Column("last_update", DateTime),
+    Column("last_change", DateTime),
+    Column("last_changed_by", ID),
+    Column("last_iteration", BigInteger),
+    Column("last_worker", String(256)),
+    Column("last_worker_report", DateTime),
+    Column("active_duration", BigInteger),
+    Column("document", Document, nullable=False),
+    Index(None, "company", "project", "status"),
+    Index(None, "company", "last_update"),
+    Index(None, "company", "created"),
+    Index(None, "company", "name"),
+    Index(None, "company", "status"),
+    Index(None, "parent"),
+    Index(None, "project"),
+)
+
+#: One row per tag of a task; ``kind`` is "tags" or "system_tags".
+task_tags = Table(
+    "task_tags",
+    metadata,
+    Column("task", ID, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("tag", String(1024), primary_key=True),
+    Column("company", ID, nullable=False),
+    Index(None, "company", "kind", "tag"),
+)
+
+#: One row per hyperparameter, for filtering and ordering by value; ``num_value`` holds the value
+#: as a number when it parses as one (natural ordering).
+task_hyperparams = Table(
+    "task_hyperparams",
+    metadata,
+    Column("task", ID, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("section", String(1024), primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("company", ID, nullable=False),
+    Column("value", Text),
+    Column("num_value", Float),
+    Index(None, "company", "section", "name", "num_value"),
 )

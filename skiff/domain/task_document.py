@@ -382,3 +382,108 @@ def read_form(doc: dict[str, Any], version: Version) -> dict[str, Any]:
         if container.get("image"):
             execution["docker_cmd"] = f"{container['image']} {container.get('arguments') or ''}".strip()
     return task
+
+
+# writing fields onto a document ----------------------------------------------------------------
+#: Edit does not bump last_update when only these were sent (spec §2.7).
+_COSMETIC = frozenset({"name", "comment", "tags", "system_tags", "project", "status_message", "output", "created"})
+#: Objects merged one level deep on edit; the rest is replaced wholesale.
+_MERGED = ("script", "execution", "models", "output")
+
+
+def clean_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise _invalid("name", "must be a string")
+    name = name.strip()
+    if len(name) < 3:
+        raise _invalid("name", "String value is too short")
+    return name
+
+
+def apply_fields(doc: dict[str, Any], fields: dict[str, Any], now: datetime) -> list[str]:
+    """Write the create/edit ``fields`` (already legacy-converted) onto ``doc``.
+
+    Returns the names of the top-level fields written. ``script``/``execution``/``models``/
+    ``output`` are merged one level deep; everything else is replaced.
+    """
+    written: list[str] = []
+
+    def put(key: str, value: Any) -> None:
+        if key in _MERGED and isinstance(doc.get(key), dict):
+            value = {**doc[key], **value}
+        doc[key] = value
+        written.append(key)
+
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "name":
+            put("name", clean_name(value))
+        elif key == "type":
+            if value not in STORED_TASK_TYPES:
+                raise _invalid("type", f"invalid value {value!r}")
+            put("type", value)
+        elif key == "status":
+            if value not in TASK_STATUSES:
+                raise _invalid("status", f"invalid value {value!r}")
+            put("status", value)
+        elif key in ("comment", "project", "parent"):
+            put(key, value)
+        elif key in ("tags", "system_tags"):
+            put(key, normalize_tags(value, key))
+        elif key == "output_dest":
+            put("output", {"destination": value.strip()})
+        elif key == "script":
+            put("script", normalize_script(value))
+        elif key == "execution":
+            put("execution", normalize_execution(value))
+        elif key == "models":
+            put("models", normalize_models(value, now))
+        elif key == "hyperparams":
+            put("hyperparams", normalize_hyperparams(value))
+        elif key == "configuration":
+            put("configuration", normalize_configuration(value))
+        elif key == "container":
+            put("container", normalize_container(value))
+        elif key == "runtime":
+            put("runtime", normalize_runtime(value))
+    return written
+
+
+def bumps_last_update(written: list[str]) -> bool:
+    return any(key not in _COSMETIC for key in written)
+
+
+def new_task(
+    fields: dict[str, Any], *, id: str, user: str, company: str, now: datetime, version: Version
+) -> dict[str, Any]:
+    """The stored document of a task created with ``fields`` (spec §5.1)."""
+    fields = copy.deepcopy(fields)
+    apply_legacy_write(fields, version, None, now)
+    doc: dict[str, Any] = {
+        "id": id,
+        "company": company,
+        "user": user,
+        "status": "created",
+        "created": now,
+        "last_update": now,
+        "last_change": now,
+        "last_changed_by": user,
+    }
+    apply_fields(doc, fields, now)
+    return doc
+
+
+def hyperparam_items(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """All hyperparameters of a task, flat, sorted by (section, name)."""
+    items = []
+    for section, params in (doc.get("hyperparams") or {}).items():
+        for name, item in params.items():
+            items.append((section, name, item))
+    return [item for _, _, item in sorted(items, key=lambda t: (t[0], t[1]))]
+
+
+def configuration_items(doc: dict[str, Any], names: list[str] | None = None) -> list[dict[str, Any]]:
+    config = doc.get("configuration") or {}
+    wanted = config if names is None else [n for n in config if n in set(names)]
+    return [config[name] for name in sorted(wanted)]

@@ -1,0 +1,159 @@
+"""The ``tasks`` service: the task document endpoints (spec tasks-model §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skiff.api.context import Call
+from skiff.api.registry import EndpointSet
+from skiff.domain.task_document import configuration_items, hyperparam_items, read_form
+from skiff.ops import tasks as ops
+from skiff.schemas import tasks as s
+from skiff.schemas.base import EmptyResponse
+
+endpoints = EndpointSet("tasks")
+
+_FIELDS = tuple(s.TaskFields.model_fields)
+
+
+def _fields(req: s.TaskFields) -> dict[str, Any]:
+    return {name: getattr(req, name) for name in _FIELDS if getattr(req, name) is not None}
+
+
+@endpoints.add("create", request=s.CreateRequest, response=s.IdResponse)
+def create(call: Call, req: s.CreateRequest) -> dict:
+    """Create a new task (status created)."""
+    return {"id": ops.create_task(call.db, call.user, _fields(req), call.version)}
+
+
+@endpoints.add("validate", request=s.CreateRequest, response=EmptyResponse)
+def validate(call: Call, req: s.CreateRequest) -> dict:
+    """Check a task creation request without creating anything."""
+    ops.validate_task(call.db, call.user, _fields(req), call.version)
+    return {}
+
+
+@endpoints.add("get_by_id", request=s.TaskRequest, response=s.GetByIdResponse)
+def get_by_id(call: Call, req: s.TaskRequest) -> dict:
+    """Get one task (the caller's company or public)."""
+    return {"task": read_form(ops.get_task(call.db, call.user, req.task), call.version)}
+
+
+@endpoints.add("edit", request=s.EditRequest, response=s.UpdateResponse)
+def edit(call: Call, req: s.EditRequest) -> dict:
+    """Edit a draft task (any status with force); objects merged one level, maps replaced."""
+    fields = _fields(req)
+    if req.status is not None:
+        fields["status"] = req.status
+    updated, doc, written = ops.edit_task(call.db, call.user, req.task, fields, force=req.force, version=call.version)
+    shown = read_form(doc, call.version)
+    return {"updated": updated, "fields": {name: shown.get(name) for name in written}}
+
+
+@endpoints.add("update", request=s.UpdateRequest, response=s.UpdateResponse)
+def update(call: Call, req: s.UpdateRequest) -> dict:
+    """Update name, tags, comment, project, status_message or output error (any status)."""
+    return ops.update_task(call.db, call.user, req.task, req.model_dump(exclude={"task"}))
+
+
+@endpoints.add("update_batch", request=s.UpdateRequest, response=s.CountResponse, batch=True)
+def update_batch(call: Call, items: list[s.UpdateRequest]) -> dict:
+    """tasks.update for many tasks (json-lines), all or nothing."""
+    return {"updated": ops.update_batch(call.db, call.user, [i.model_dump() for i in items])}
+
+
+@endpoints.add("update_tags", request=s.UpdateTagsRequest, response=s.CountResponse)
+def update_tags(call: Call, req: s.UpdateTagsRequest) -> dict:
+    """Add and remove user tags on several tasks."""
+    return {"updated": ops.update_tags(call.db, call.user, req.ids, req.add_tags, req.remove_tags)}
+
+
+@endpoints.add("set_requirements", request=s.SetRequirementsRequest, response=s.CountResponse)
+def set_requirements(call: Call, req: s.SetRequirementsRequest) -> dict:
+    """Replace script.requirements (any status)."""
+    ops.set_requirements(call.db, call.user, req.task, req.requirements)
+    return {"updated": 1}
+
+
+@endpoints.add("get_hyper_params", request=s.TasksRequest, response=s.GetHyperParamsResponse)
+def get_hyper_params(call: Call, req: s.TasksRequest) -> dict:
+    """Hyperparameters of tasks, flat and sorted by (section, name)."""
+    found = ops.get_tasks(call.db, call.user, req.tasks)
+    return {"params": [{"task": d["id"], "hyperparams": hyperparam_items(d)} for d in found]}
+
+
+@endpoints.add("edit_hyper_params", request=s.EditHyperParamsRequest, response=s.CountResponse)
+def edit_hyper_params(call: Call, req: s.EditHyperParamsRequest) -> dict:
+    """Add or replace hyperparameters (replace modes none, section, all)."""
+    ops.edit_hyper_params(call.db, call.user, req.task, req.hyperparams, req.replace_hyperparams, req.force)
+    return {"updated": 1}
+
+
+@endpoints.add("delete_hyper_params", request=s.DeleteHyperParamsRequest, response=s.DeletedResponse)
+def delete_hyper_params(call: Call, req: s.DeleteHyperParamsRequest) -> dict:
+    """Delete hyperparameters or whole sections."""
+    ops.delete_hyper_params(call.db, call.user, req.task, req.hyperparams, req.force)
+    return {"deleted": 1}
+
+
+@endpoints.add("get_configurations", request=s.GetConfigurationsRequest, response=s.GetConfigurationsResponse)
+def get_configurations(call: Call, req: s.GetConfigurationsRequest) -> dict:
+    """Configuration items of tasks, sorted by name (optionally only some names)."""
+    found = ops.get_tasks(call.db, call.user, req.tasks)
+    return {"configurations": [{"task": d["id"], "configuration": configuration_items(d, req.names)} for d in found]}
+
+
+@endpoints.add(
+    "get_configuration_names", request=s.GetConfigurationNamesRequest, response=s.GetConfigurationNamesResponse
+)
+def get_configuration_names(call: Call, req: s.GetConfigurationNamesRequest) -> dict:
+    """Configuration names of tasks (skipping empty values unless asked)."""
+    found = ops.get_tasks(call.db, call.user, req.tasks)
+    out = []
+    for doc in found:
+        items = configuration_items(doc)
+        names = [i["name"] for i in items if not req.skip_empty or i.get("value") not in (None, "")]
+        out.append({"task": doc["id"], "names": sorted(names)})
+    return {"configurations": out}
+
+
+@endpoints.add("edit_configuration", request=s.EditConfigurationRequest, response=s.CountResponse)
+def edit_configuration(call: Call, req: s.EditConfigurationRequest) -> dict:
+    """Add or replace configuration items."""
+    ops.edit_configuration(call.db, call.user, req.task, req.configuration, req.replace_configuration, req.force)
+    return {"updated": 1}
+
+
+@endpoints.add("delete_configuration", request=s.DeleteConfigurationRequest, response=s.DeletedResponse)
+def delete_configuration(call: Call, req: s.DeleteConfigurationRequest) -> dict:
+    """Delete configuration items by name."""
+    ops.delete_configuration(call.db, call.user, req.task, req.configuration, req.force)
+    return {"deleted": 1}
+
+
+@endpoints.add("add_or_update_artifacts", request=s.ArtifactsRequest, response=s.CountResponse, min_version="2.10")
+def add_or_update_artifacts(call: Call, req: s.ArtifactsRequest) -> dict:
+    """Add artifacts or replace them by (key, mode)."""
+    ops.add_or_update_artifacts(call.db, call.user, req.task, req.artifacts)
+    return {"updated": 1}
+
+
+@endpoints.add("delete_artifacts", request=s.ArtifactsRequest, response=s.DeletedResponse, min_version="2.10")
+def delete_artifacts(call: Call, req: s.ArtifactsRequest) -> dict:
+    """Delete artifacts by (key, mode)."""
+    ops.delete_artifacts(call.db, call.user, req.task, req.artifacts)
+    return {"deleted": 1}
+
+
+@endpoints.add("add_or_update_model", request=s.AddOrUpdateModelRequest, response=s.CountResponse, min_version="2.13")
+def add_or_update_model(call: Call, req: s.AddOrUpdateModelRequest) -> dict:
+    """Set the model of a named input or output model slot."""
+    ops.add_or_update_model(call.db, call.user, req.task, req.name, req.model, req.type, req.iteration)
+    return {"updated": 1}
+
+
+@endpoints.add("delete_models", request=s.DeleteModelsRequest, response=s.CountResponse, min_version="2.13")
+def delete_models(call: Call, req: s.DeleteModelsRequest) -> dict:
+    """Remove named input/output model slots."""
+    ops.delete_models(call.db, call.user, req.task, req.models)
+    return {"updated": 1}

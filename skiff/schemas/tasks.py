@@ -1,0 +1,228 @@
+"""tasks.* request and response models (spec tasks-model §2.6, §5, §6).
+
+Object-valued fields that the reference checks itself (hyperparams, configuration, container,
+runtime, script, execution, models) are typed ``Any`` here so that the domain rules answer with the
+reference's codes (e.g. 400/16 "expecting dict") instead of a generic validation error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from skiff.domain.task_document import STORED_TASK_TYPES
+from skiff.schemas.base import RequestModel, ResponseModel
+
+
+class TaskFields(RequestModel):
+    """The writable task fields shared by create, validate and edit."""
+
+    name: str | None = None
+    type: str | None = None
+    comment: str | None = None
+    tags: list[str] | None = None
+    system_tags: list[str] | None = None
+    project: str | None = None
+    parent: str | None = None
+    output_dest: str | None = None
+    execution: Any = None
+    script: Any = None
+    hyperparams: Any = None
+    configuration: Any = None
+    models: Any = None
+    container: Any = None
+    runtime: Any = None
+
+
+class CreateRequest(TaskFields):
+    name: str
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in STORED_TASK_TYPES:
+            raise ValueError(f"value '{value}' is not one of {', '.join(STORED_TASK_TYPES)}")
+        return value
+
+
+class EditRequest(TaskFields):
+    task: str
+    force: bool = False
+    status: str | None = None
+
+
+class TaskRequest(RequestModel):
+    task: str
+
+
+class IdResponse(ResponseModel):
+    id: str
+
+
+class NewProject(ResponseModel):
+    id: str
+    name: str
+
+
+class CloneRequest(RequestModel):
+    task: str
+    new_task_name: str | None = None
+    new_task_comment: str | None = None
+    new_task_tags: list[str] | None = None
+    new_task_system_tags: list[str] | None = None
+    new_task_parent: str | None = None
+    new_task_project: str | None = None
+    new_project_name: str | None = None
+    new_task_hyperparams: Any = None
+    new_task_configuration: Any = None
+    new_task_container: Any = None
+    new_task_input_models: list[dict[str, Any]] | None = None
+    execution_overrides: Any = None
+    validate_references: bool = False
+
+
+class CloneResponse(ResponseModel):
+    id: str
+    new_project: NewProject | None = None
+
+
+class UpdateResponse(ResponseModel):
+    updated: int
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpdateRequest(RequestModel):
+    task: str
+    name: str | None = None
+    tags: list[str] | None = None
+    system_tags: list[str] | None = None
+    comment: str | None = None
+    project: str | None = None
+    status_message: str | None = None
+    output__error: str | None = None
+
+
+class CountResponse(ResponseModel):
+    updated: int
+
+
+class Task(ResponseModel):
+    """A task document as returned by reads; every key beyond ``id`` depends on projection."""
+
+    model_config = {"extra": "allow"}
+    id: str
+
+
+class GetByIdResponse(ResponseModel):
+    task: Task
+
+
+class Ids(RequestModel):
+    ids: list[str] = Field(min_length=1)
+
+
+class EditHyperParamsRequest(RequestModel):
+    task: str
+    hyperparams: list[dict[str, Any]] = Field(min_length=1)
+    replace_hyperparams: Literal["none", "section", "all"] = "none"
+    force: bool = False
+
+
+class DeleteHyperParamsRequest(RequestModel):
+    task: str
+    hyperparams: list[dict[str, Any]] = Field(min_length=1)
+    force: bool = False
+
+
+class EditConfigurationRequest(RequestModel):
+    task: str
+    configuration: list[dict[str, Any]] = Field(min_length=1)
+    replace_configuration: bool = False
+    force: bool = False
+
+
+class DeleteConfigurationRequest(RequestModel):
+    task: str
+    configuration: list[str] = Field(min_length=1)
+    force: bool = False
+
+
+class DeletedResponse(ResponseModel):
+    deleted: int
+
+
+class TasksRequest(RequestModel):
+    tasks: list[str] = Field(min_length=1)
+
+
+class HyperParamsOfTask(ResponseModel):
+    task: str
+    hyperparams: list[dict[str, Any]]
+
+
+class GetHyperParamsResponse(ResponseModel):
+    params: list[HyperParamsOfTask]
+
+
+class GetConfigurationsRequest(RequestModel):
+    tasks: list[str] = Field(min_length=1)
+    names: list[str] | None = None
+
+
+class ConfigurationOfTask(ResponseModel):
+    task: str
+    configuration: list[dict[str, Any]]
+
+
+class GetConfigurationsResponse(ResponseModel):
+    configurations: list[ConfigurationOfTask]
+
+
+class GetConfigurationNamesRequest(RequestModel):
+    tasks: list[str] = Field(min_length=1)
+    skip_empty: bool = True
+
+
+class ConfigurationNamesOfTask(ResponseModel):
+    task: str
+    names: list[str]
+
+
+class GetConfigurationNamesResponse(ResponseModel):
+    configurations: list[ConfigurationNamesOfTask]
+
+
+class SetRequirementsRequest(RequestModel):
+    task: str
+    requirements: dict[str, Any]
+
+
+class ArtifactsRequest(RequestModel):
+    task: str
+    artifacts: list[dict[str, Any]] = Field(min_length=1)
+    force: bool = False
+
+
+class AddOrUpdateModelRequest(RequestModel):
+    task: str
+    name: str
+    model: str
+    type: Literal["input", "output"]
+    iteration: int | None = None
+
+
+class DeleteModelsRequest(RequestModel):
+    task: str
+    models: list[dict[str, Any]] = Field(min_length=1)
+
+
+class UpdateTagsRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+
+
+class EmptyData(ResponseModel):
+    pass

@@ -1,0 +1,153 @@
+"""Tasks: one row per task (promoted columns + JSON document) and the tag/hyperparameter side tables.
+
+The use cases work with whole task documents (plain dicts, as clients see them before the read
+transforms). This module splits a document into columns and ``document`` on write and merges them
+on read, and keeps the side tables in step in the same transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from skiff.storage.tables import task_hyperparams, task_tags, tasks
+
+#: Document fields that live in their own column (None = absent).
+PROMOTED = (
+    "id", "company", "company_origin", "user", "name", "type", "status", "project", "parent",
+    "comment", "enqueue_status", "created", "started", "completed", "published", "status_changed",
+    "last_update", "last_change", "last_changed_by", "last_iteration", "last_worker",
+    "last_worker_report", "active_duration",
+)  # fmt: skip
+_PROMOTED_SET = frozenset(PROMOTED)
+_COLUMNS = [tasks.c[name] for name in PROMOTED] + [tasks.c.document]
+PUBLIC = ""
+
+
+def _split(doc: dict[str, Any]) -> dict[str, Any]:
+    row = {name: doc.get(name) for name in PROMOTED}
+    row["queue"] = (doc.get("execution") or {}).get("queue")
+    row["document"] = {k: v for k, v in doc.items() if k not in _PROMOTED_SET}
+    return row
+
+
+def _merge(row: Any) -> dict[str, Any]:
+    mapping = row._mapping
+    doc = dict(mapping["document"] or {})
+    for name in PROMOTED:
+        value = mapping[name]
+        if value is not None:
+            doc[name] = value
+    return doc
+
+
+def _number(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyperparams: bool) -> None:
+    task, company = doc["id"], doc["company"]
+    if tags:
+        conn.execute(delete(task_tags).where(task_tags.c.task == task))
+        rows = [
+            {"task": task, "kind": kind, "tag": tag, "company": company}
+            for kind in ("tags", "system_tags")
+            for tag in sorted(set(doc.get(kind) or []))
+        ]
+        if rows:
+            conn.execute(insert(task_tags), rows)
+    if hyperparams:
+        conn.execute(delete(task_hyperparams).where(task_hyperparams.c.task == task))
+        rows = [
+            {
+                "task": task,
+                "section": section,
+                "name": name,
+                "company": company,
+                "value": item.get("value"),
+                "num_value": _number(item.get("value")),
+            }
+            for section, params in (doc.get("hyperparams") or {}).items()
+            for name, item in params.items()
+        ]
+        if rows:
+            conn.execute(insert(task_hyperparams), rows)
+
+
+def insert_task(conn: Connection, doc: dict[str, Any]) -> None:
+    conn.execute(insert(tasks).values(**_split(doc)))
+    _write_side_tables(conn, doc, tags=True, hyperparams=True)
+
+
+def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Write ``new`` over ``old`` (same id): only changed columns, side tables only if affected."""
+    before, after = _split(old), _split(new)
+    changes = {k: v for k, v in after.items() if before.get(k) != v}
+    if changes:
+        conn.execute(update(tasks).where(tasks.c.id == new["id"]).values(**changes))
+    company_moved = old.get("company") != new.get("company")
+    _write_side_tables(
+        conn,
+        new,
+        tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags")),
+        hyperparams=company_moved or old.get("hyperparams") != new.get("hyperparams"),
+    )
+
+
+def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:
+    """Set promoted columns on several tasks at once (e.g. parent rewrites)."""
+    return conn.execute(update(tasks).where(tasks.c.id.in_(ids)).values(**values)).rowcount
+
+
+def get_tasks(
+    conn: Connection, companies: Sequence[str], ids: Iterable[str], *, for_update: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Tasks by id, visible to ``companies`` (the caller's and, for reads, the public "")."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return {}
+    query = select(*_COLUMNS).where(tasks.c.id.in_(ids), tasks.c.company.in_(list(companies)))
+    if for_update:
+        query = query.with_for_update()
+    return {row.id: _merge(row) for row in conn.execute(query)}
+
+
+def get_task(conn: Connection, companies: Sequence[str], id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    return get_tasks(conn, companies, [id], for_update=for_update).get(id)
+
+
+def exists_anywhere(conn: Connection, id: str) -> bool:
+    return conn.execute(select(tasks.c.id).where(tasks.c.id == id)).first() is not None
+
+
+def delete_task(conn: Connection, id: str) -> None:
+    conn.execute(delete(tasks).where(tasks.c.id == id))
+
+
+def children(conn: Connection, parent: str, status: str | None = None) -> list[str]:
+    query = select(tasks.c.id).where(tasks.c.parent == parent)
+    if status is not None:
+        query = query.where(tasks.c.status == status)
+    return list(conn.execute(query).scalars())
+
+
+def mark_children_orphaned(conn: Connection, parent: str, marker: str, when: datetime, by: str) -> int:
+    return conn.execute(
+        update(tasks)
+        .where(tasks.c.parent == parent)
+        .values(parent=marker, last_change=when, last_changed_by=by)
+    ).rowcount
+
+
+def count_tasks(conn: Connection, companies: Sequence[str]) -> int:
+    return conn.execute(select(func.count()).select_from(tasks).where(tasks.c.company.in_(list(companies)))).scalar_one()

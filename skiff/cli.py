@@ -114,10 +114,20 @@ def _prepared_db(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     settings = _settings(args)
     try:
-        return prepare(settings)
+        prepared = prepare(settings)
     except StaleSchema as exc:
         print(f"skiff: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if prepared.first_start is not None:
+        # This command initialised the install: its admin secret exists only now, so show it
+        # (on stderr, keeping stdout to the command's own output).
+        creds = prepared.first_start.credentials
+        print(
+            "skiff: first start: created the admin user and its credentials (shown only now):\n"
+            f"  access key: {creds.access_key}\n  secret key: {creds.secret_key}",
+            file=sys.stderr,
+        )
+    return prepared
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

@@ -229,6 +229,20 @@ def test_users_add_list_and_revoke(ready_cli: Cli, http: httpx.Client) -> None:
         assert re.search(r"alice\s+user\s+keys: -", listing), listing
 
 
+@pytest.mark.slow
+def test_an_admin_command_first_shows_the_admin_secret(ready_cli: Cli, http: httpx.Client) -> None:
+    """When ``skiff users add`` initialises the install, the admin secret is shown once, not lost."""
+    added = ready_cli("users", "add", "dave", check=True)
+    admin_key, admin_secret = printed_pair(added.stderr)
+    assert added_user(added.stdout)[1] != admin_key
+    again = ready_cli("users", "list", check=True)
+    assert "secret key" not in again.stderr + again.stdout
+    with ready_cli.server() as server:
+        assert "first start" not in server.output
+        token = token_for(http, server.url, admin_key, admin_secret)
+        assert current_user(http, server.url, token).json()["data"]["user"]["role"] == "admin"
+
+
 def test_users_add_refuses_a_duplicate_name(ready_cli: Cli) -> None:
     first = ready_cli.ok("users", "add", "carol")
     duplicate = ready_cli("users", "add", "carol", "--admin")

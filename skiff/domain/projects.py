@@ -135,11 +135,11 @@ def renamed(descendant: str, old_prefix: str, new_prefix: str) -> str:
 # ("Project can not be moved under itself in the projects hierarchy") for these two refusals; the
 # skiff catalogue does not list them yet, so they answer the nearest entry, 400/408, with the
 # reason as extra text.
-def same_location_error(location: str) -> Exception:
+def same_location_error(location: str) -> ApiError:
     return error("cannot_update_project_location", "same source and destination", location=location)
 
 
-def moved_under_itself_error(project: str, parent: str) -> Exception:
+def moved_under_itself_error(project: str, parent: str) -> ApiError:
     return error("cannot_update_project_location", "cannot move a project under itself", project=project, parent=parent)
 
 

@@ -32,6 +32,7 @@ MAX_TAG_LENGTH = 255
 RESERVED_TAG_PREFIX = "__$"
 HIDDEN_TAG = "hidden"
 ARCHIVED_TAG = "archived"
+REPORTS_TAG = "reports"  # a task carrying it is a report (counted apart by validate_delete)
 
 #: get_all answers at most this many projects per page (spec tasks-queries F4, as for tasks).
 MAX_PAGE_SIZE = 500

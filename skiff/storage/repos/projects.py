@@ -30,8 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from skiff.domain.projects import HIDDEN_TAG, STRING_FIELDS, ProjectQuery, TagFilter
-from skiff.storage.tables import project_tags, projects
+from skiff.domain.projects import ARCHIVED_TAG, HIDDEN_TAG, REPORTS_TAG, STRING_FIELDS, ProjectQuery, TagFilter
+from skiff.storage.tables import project_tags, projects, task_tags, tasks
 
 _UNIQUE_NAME = "uq_projects_company_name"
 _PG_INVALID_REGEX = "2201B"
@@ -273,3 +273,25 @@ def detach_from_projects(conn: Connection, table: Table, company: str, project_i
         .values(project=None)
     )
     return result.rowcount
+
+
+def _task_has_system_tag(tag: str) -> ColumnElement[bool]:
+    return exists().where(task_tags.c.task == tasks.c.id, task_tags.c.kind == "system_tags", task_tags.c.tag == tag)
+
+
+def count_tasks(conn: Connection, company: str, project_ids: Sequence[str]) -> dict[str, int]:
+    """The company's tasks in these projects, as ``projects.validate_delete`` reports them:
+    reports (system tag ``reports``) apart from other tasks, each also without the archived ones.
+    (Public tasks, company "", sitting in a private project are not counted.)"""
+    report, archived = _task_has_system_tag(REPORTS_TAG), _task_has_system_tag(ARCHIVED_TAG)
+    return {
+        "tasks": count_in_projects(conn, tasks, company, project_ids, not_(report)),
+        "non_archived_tasks": count_in_projects(conn, tasks, company, project_ids, not_(report), not_(archived)),
+        "reports": count_in_projects(conn, tasks, company, project_ids, report),
+        "non_archived_reports": count_in_projects(conn, tasks, company, project_ids, report, not_(archived)),
+    }
+
+
+def detach_tasks(conn: Connection, company: str, project_ids: Sequence[str]) -> int:
+    """The company's tasks in these projects move to the top level; returns how many."""
+    return detach_from_projects(conn, tasks, company, project_ids)

@@ -48,12 +48,12 @@ def escape_key(key: str) -> str:
 
 
 def unescape_key(key: str) -> str:
-    pieces = key.split("%%")
-    pieces = [p.replace("%2E", ".").replace("%24", "$").replace("%_%_", "__") for p in pieces]
-    out = "%".join(pieces)
-    if out.startswith("%_"):
-        out = "_" + out[2:]
-    return out
+    pieces = [p.replace("%2E", ".").replace("%24", "$").replace("%_%_", "__") for p in key.split("%%")]
+    # The leading-underscore mark can only be in the first piece: applied after joining, it would
+    # also eat a literal "%" that was followed by "_" (the key "%_").
+    if pieces[0].startswith("%_"):
+        pieces[0] = "_" + pieces[0][2:]
+    return "%".join(pieces)
 
 
 def clean_key(key: Any, what: str) -> str:

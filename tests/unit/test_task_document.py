@@ -176,3 +176,8 @@ def test_read_form_legacy_versions() -> None:
     assert old["tags"] == ["archived", "t"]
     new = read_form(doc, V("2.31"))
     assert new["execution"]["parameters"] == {} and "model" not in new["execution"]
+
+
+@pytest.mark.parametrize("key", ["%_", "%_x", "a%_b", "_%_", "%%_"])
+def test_percent_underscore_round_trips(key: str) -> None:
+    assert unescape_key(escape_key(key)) == key

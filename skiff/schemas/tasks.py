@@ -226,3 +226,90 @@ class UpdateTagsRequest(RequestModel):
 
 class EmptyData(ResponseModel):
     pass
+
+
+class DeleteRequest(RequestModel):
+    task: str
+    force: bool = False
+    status_reason: str = ""
+    status_message: str = ""
+    move_to_trash: bool = True
+    return_file_urls: bool = False
+    delete_output_models: bool = True
+    delete_external_artifacts: bool = True
+    include_pipeline_steps: bool = False
+
+
+class DeleteManyRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    force: bool = False
+    status_reason: str = ""
+    status_message: str = ""
+    move_to_trash: bool = True
+    return_file_urls: bool = False
+    delete_output_models: bool = True
+    delete_external_artifacts: bool = True
+    include_pipeline_steps: bool = False
+
+
+class TaskUrls(ResponseModel):
+    model_urls: list[str]
+    artifact_urls: list[str]
+    event_urls: list[str]
+
+
+class DeleteResponse(ResponseModel):
+    deleted: bool
+    updated_children: int
+    updated_models: int
+    deleted_models: int
+    urls: TaskUrls | None
+
+
+class BatchError(ResponseModel):
+    codes: list[int]
+    msg: str
+    data: dict[str, Any]
+
+
+class BatchFailure(ResponseModel):
+    id: str
+    error: BatchError
+
+
+class BatchItem(ResponseModel):
+    model_config = {"extra": "allow"}
+    id: str
+
+
+class BatchResponse(ResponseModel):
+    succeeded: list[BatchItem]
+    failed: list[BatchFailure]
+
+
+class ArchiveRequest(RequestModel):
+    tasks: list[str] = Field(min_length=1)
+    status_reason: str = ""
+    status_message: str = ""
+    include_pipeline_steps: bool = False
+
+
+class ArchiveResponse(ResponseModel):
+    archived: int
+
+
+class ArchiveManyRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    status_reason: str = ""
+    status_message: str = ""
+    include_pipeline_steps: bool = False
+
+
+class MoveRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    project: str | None = None
+    project_name: str | None = None
+
+
+class MoveResponse(ResponseModel):
+    project_id: str | None

@@ -8,6 +8,8 @@ from skiff.api.context import Call
 from skiff.api.registry import EndpointSet
 from skiff.domain.task_document import configuration_items, hyperparam_items, read_form
 from skiff.ops import tasks as ops
+from skiff.ops import tasks_manage as manage
+from skiff.ops.batch import run_batch
 from skiff.schemas import tasks as s
 from skiff.schemas.base import EmptyResponse
 
@@ -157,3 +159,73 @@ def delete_models(call: Call, req: s.DeleteModelsRequest) -> dict:
     """Remove named input/output model slots."""
     ops.delete_models(call.db, call.user, req.task, req.models)
     return {"updated": 1}
+
+
+# whole-task operations -----------------------------------------------------------------------------
+@endpoints.add("clone", request=s.CloneRequest, response=s.CloneResponse)
+def clone(call: Call, req: s.CloneRequest) -> dict:
+    """Copy a task into a new draft (spec §5.3)."""
+    return manage.clone_task(call.db, call.user, req.model_dump(), call.version)
+
+
+@endpoints.add("delete", request=s.DeleteRequest, response=s.DeleteResponse)
+def delete(call: Call, req: s.DeleteRequest) -> dict:
+    """Delete a task (drafts and archived tasks; others with force)."""
+    return manage.delete_task(call.db, call.user, req.task, force=req.force, return_file_urls=req.return_file_urls)
+
+
+@endpoints.add("delete_many", request=s.DeleteManyRequest, response=s.BatchResponse)
+def delete_many(call: Call, req: s.DeleteManyRequest) -> dict:
+    """tasks.delete for each id."""
+    return run_batch(
+        req.ids,
+        lambda t: manage.delete_task(call.db, call.user, t, force=req.force, return_file_urls=req.return_file_urls),
+    )
+
+
+@endpoints.add("archive", request=s.ArchiveRequest, response=s.ArchiveResponse, min_version="2.12")
+def archive(call: Call, req: s.ArchiveRequest) -> dict:
+    """Archive tasks (all or nothing), stopping running and dequeuing queued ones."""
+    return {"archived": manage.archive_tasks(call.db, call.user, req.tasks, req.status_reason, req.status_message)}
+
+
+@endpoints.add("archive_many", request=s.ArchiveManyRequest, response=s.BatchResponse, min_version="2.13")
+def archive_many(call: Call, req: s.ArchiveManyRequest) -> dict:
+    """Archive each task on its own."""
+    return run_batch(
+        req.ids, lambda t: manage.archive_task(call.db, call.user, t, req.status_reason, req.status_message)
+    )
+
+
+@endpoints.add("unarchive_many", request=s.ArchiveManyRequest, response=s.BatchResponse, min_version="2.13")
+def unarchive_many(call: Call, req: s.ArchiveManyRequest) -> dict:
+    """Remove the archived tag from each task."""
+    return run_batch(
+        req.ids, lambda t: manage.unarchive_task(call.db, call.user, t, req.status_reason, req.status_message)
+    )
+
+
+@endpoints.add("move", request=s.MoveRequest, response=s.MoveResponse, min_version="2.12")
+def move(call: Call, req: s.MoveRequest) -> dict:
+    """Move tasks to a project (by id, by name with creation, or to the root with project: null)."""
+    target = manage.move_tasks(
+        call.db,
+        call.user,
+        req.ids,
+        project_given="project" in req.model_fields_set,
+        project=req.project,
+        project_name=req.project_name,
+    )
+    return {"project_id": target}
+
+
+@endpoints.add("make_public", request=s.Ids, response=s.CountResponse, min_version="2.9")
+def make_public(call: Call, req: s.Ids) -> dict:
+    """Make the company's tasks readable by every company (and writable by none)."""
+    return {"updated": manage.make_public(call.db, call.user, req.ids)}
+
+
+@endpoints.add("make_private", request=s.Ids, response=s.CountResponse, min_version="2.9")
+def make_private(call: Call, req: s.Ids) -> dict:
+    """Return public tasks to the company that published them."""
+    return {"updated": manage.make_private(call.db, call.user, req.ids)}

@@ -89,12 +89,24 @@ def insert_task(conn: Connection, doc: dict[str, Any]) -> None:
     _write_side_tables(conn, doc, tags=True, hyperparams=True)
 
 
+class StatusChanged(Exception):
+    """A compare-and-set on the status found another status in the row."""
+
+
 def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> None:
-    """Write ``new`` over ``old`` (same id): only changed columns, side tables only if affected."""
+    """Write ``new`` over ``old`` (same id): only changed columns, side tables only if affected.
+
+    When the status changes the write is a compare-and-set on the old status
+    (``UPDATE … WHERE id = ? AND status = ?``) and raises ``StatusChanged`` if another writer won.
+    """
     before, after = _split(old), _split(new)
     changes = {k: v for k, v in after.items() if before.get(k) != v}
     if changes:
-        conn.execute(update(tasks).where(tasks.c.id == new["id"]).values(**changes))
+        query = update(tasks).where(tasks.c.id == new["id"])
+        if "status" in changes:
+            query = query.where(tasks.c.status == before["status"])
+        if conn.execute(query.values(**changes)).rowcount == 0 and "status" in changes:
+            raise StatusChanged(new["id"])
     company_moved = old.get("company") != new.get("company")
     _write_side_tables(
         conn,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from skiff.domain.errors import CATALOGUE, ApiError, error, format_message
+from skiff.domain.errors import ApiError, error
 
 SEPARATOR = "/"
 MAX_DEPTH = 10
@@ -47,17 +47,6 @@ TAG_KINDS = ("tags", "system_tags")
 ORDER_FIELDS = frozenset(FIELDS) - {"tags", "system_tags", "path"}
 #: Fields whose empty value is ``""`` as well as missing (spec tasks-queries §4.2).
 STRING_FIELDS = frozenset(ORDER_FIELDS) - {"created", "last_update"}
-
-
-# errors -------------------------------------------------------------------------------------------
-def named_error(kind: str, extra: str | None = None, **details: Any) -> ApiError:
-    """``errors.error`` for details that include ``name=``: that keyword collides with
-    ``error``'s own first parameter (``error("invalid_project_name", name=x)`` is a TypeError).
-    Same catalogue entry, same message format."""
-    entry = CATALOGUE[kind]
-    return ApiError(
-        entry.code, entry.subcode, format_message(entry.message, extra, **details), data=details, name=kind
-    )
 
 
 # names --------------------------------------------------------------------------------------------
@@ -104,12 +93,12 @@ def parse_name(raw: str) -> ProjectName:
     """Normalise a project name sent by a client, or refuse it (400/407, 400/409)."""
     parts = split_parts(raw)
     if not parts:
-        raise named_error("invalid_project_name", name=raw)
+        raise error("invalid_project_name", name=raw)
     if len(parts) > MAX_DEPTH:
         raise error("project_path_exceeds_max", max_depth=MAX_DEPTH)
     name = ProjectName(parts)
     if len(name.full) > MAX_NAME_LENGTH:
-        raise named_error("invalid_project_name", f"longer than {MAX_NAME_LENGTH} characters", name=raw)
+        raise error("invalid_project_name", f"longer than {MAX_NAME_LENGTH} characters", name=raw)
     return name
 
 

@@ -30,7 +30,7 @@ def _duplicate(company: str, name: str) -> ApiError:
     # The reference answers a taken name from its unique index as 400/801 expected_unique_data
     # (clients.md's "400/701" is a slip: 701 is invalid_queue_id). The SDK's Task.init relies on
     # the refusal: it then repeats its get_all lookup and finds the winner's project.
-    return rules.named_error("expected_unique_data", company=company, name=name)
+    return error("expected_unique_data", company=company, name=name)
 
 
 def _invalid_id(project: str) -> ApiError:
@@ -191,7 +191,7 @@ def update_project(db: Database, caller: Identity, project: str, changes: dict[s
         if new_name is not None:
             old_name = rules.ProjectName(tuple(row["name"].split(rules.SEPARATOR)))
             if new_name.location != old_name.location:
-                raise rules.named_error("cannot_update_project_location", name=new_name.full)
+                raise error("cannot_update_project_location", name=new_name.full)
             if new_name.full != row["name"]:
                 if repo.find_by_name(conn, caller.company, new_name.full) is not None:
                     raise _duplicate(caller.company, new_name.full)

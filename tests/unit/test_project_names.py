@@ -83,13 +83,6 @@ def test_move_depth() -> None:
     rules.check_move_depth([5], 5, None)  # to the top level
 
 
-def test_named_error_keeps_the_catalogue_format() -> None:
-    err = rules.named_error("expected_unique_data", company="c1", name="a/b")
-    assert (err.code, err.subcode, err.name) == (400, 801, "expected_unique_data")
-    assert err.message == "Value combination already exists: company=c1, name=a/b"
-    assert err.data == {"company": "c1", "name": "a/b"}
-
-
 def test_move_refusals_use_catalogue_entries() -> None:
     same = rules.same_location_error("x")
     assert (same.code, same.subcode) == (400, 408)

@@ -72,7 +72,9 @@ def _insert(
     return row
 
 
-def _ensure_location(conn: Connection, company: str, user: str, location: str, now: datetime) -> dict[str, Any] | None:
+def _ensure_location(
+    conn: Connection, company: str, user: str, location: str, now: datetime
+) -> dict[str, Any] | None:
     """The project named ``location`` (a normalised full name), created with its missing
     ancestors; None for the top level."""
     if not location:
@@ -88,9 +90,16 @@ def _ensure_location(conn: Connection, company: str, user: str, location: str, n
 
 def ensure_project(conn: Connection, company: str, user: str, raw_name: str) -> str:
     """Find the company's project by (normalised) name or create it with its ancestors; returns
-    its id. Runs inside the caller's transaction."""
+    its id. Runs inside the caller's transaction.
+
+    If a concurrent transaction creates one of these names first (PostgreSQL), this answers
+    400/801: the transaction is spoilt by then, so a caller that wants to retry must retry the
+    whole use case (as ``create_project`` does)."""
     name = rules.parse_name(raw_name)
-    project = _ensure_location(conn, company, user, name.full, clock.now())
+    try:
+        project = _ensure_location(conn, company, user, name.full, clock.now())
+    except repo.NameTaken as exc:
+        raise _duplicate(company, exc.name) from None
     assert project is not None
     return project["id"]
 
@@ -159,7 +168,9 @@ def list_projects(db: Database, caller: Identity, query: rules.ProjectQuery) -> 
 
 
 # updating -------------------------------------------------------------------------------------------
-def _rename_descendants(conn: Connection, company: str, root: dict[str, Any], new_name: str, new_path: list[str], now: datetime) -> int:
+def _rename_descendants(
+    conn: Connection, company: str, root: dict[str, Any], new_name: str, new_path: list[str]
+) -> int:
     """Give every descendant of ``root`` the new name prefix and ancestor path."""
     old_name, old_path = root["name"], list(root["path"])
     moved = 0
@@ -199,7 +210,7 @@ def update_project(db: Database, caller: Identity, project: str, changes: dict[s
         try:
             updated = repo.update_project(conn, caller.company, project, **values)
             if new_name is not None and new_name.full != row["name"]:
-                _rename_descendants(conn, caller.company, row, new_name.full, list(row["path"]), now)
+                _rename_descendants(conn, caller.company, row, new_name.full, list(row["path"]))
         except repo.NameTaken as exc:
             raise _duplicate(caller.company, exc.name) from None
         for kind, tags in tag_sets.items():
@@ -247,7 +258,7 @@ def _move(conn: Connection, caller: Identity, project: str, location: str) -> in
         raise _duplicate(company, name.full)
     new_path = [*new_parent["path"], new_parent_id] if new_parent else []
     repo.update_project(conn, company, project, name=name.full, parent=new_parent_id, path=new_path)
-    moved = 1 + _rename_descendants(conn, company, row, name.full, new_path, now)
+    moved = 1 + _rename_descendants(conn, company, row, name.full, new_path)
     repo.touch_projects(conn, company, [row["parent"], new_parent_id], now)
     return moved
 
@@ -281,7 +292,9 @@ def validate_delete(db: Database, caller: Identity, project: str) -> dict[str, i
         return asdict(_contents(conn, caller.company, subtree))
 
 
-def delete_project(db: Database, caller: Identity, project: str, *, force: bool, delete_contents: bool) -> dict[str, Any]:
+def delete_project(
+    db: Database, caller: Identity, project: str, *, force: bool, delete_contents: bool
+) -> dict[str, Any]:
     """``projects.delete``: the project and every subproject. Without ``force``, non-archived
     tasks (reports included) or models anywhere in the subtree refuse it (400/402, 400/405); the
     reference deletes subprojects along without asking. The tasks move to the top level

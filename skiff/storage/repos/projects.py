@@ -123,7 +123,9 @@ def find_by_name(conn: Connection, company: str, name: str) -> dict[str, Any] | 
     return _row(row) if row else None
 
 
-def subtree(conn: Connection, company: str, roots: Sequence[str], *, include_roots: bool = True) -> list[dict[str, Any]]:
+def subtree(
+    conn: Connection, company: str, roots: Sequence[str], *, include_roots: bool = True
+) -> list[dict[str, Any]]:
     """The projects ``roots`` (of this company) and all their descendants, at every depth, by name;
     with ``include_roots=False`` only the descendants."""
     if not roots:
@@ -135,7 +137,9 @@ def subtree(conn: Connection, company: str, roots: Sequence[str], *, include_roo
     return [_row(r) for r in conn.execute(query)]
 
 
-def subtree_ids(conn: Connection, company: str, roots: Sequence[str], *, include_roots: bool = True) -> list[str]:
+def subtree_ids(
+    conn: Connection, company: str, roots: Sequence[str], *, include_roots: bool = True
+) -> list[str]:
     """Ids of ``roots`` and all their descendants (what ``include_subprojects`` expands to)."""
     return [row["id"] for row in subtree(conn, company, roots, include_roots=include_roots)]
 

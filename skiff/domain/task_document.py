@@ -214,12 +214,16 @@ def normalize_artifact(item: Any) -> dict[str, Any]:
 
 
 def merge_artifacts(existing: list[dict[str, Any]], new: list[Any]) -> list[dict[str, Any]]:
-    """Artifacts keyed by (key, mode); a later one replaces an earlier one; returned sorted by key."""
+    """Artifacts keyed by (key, mode); a later one replaces an earlier one; returned sorted by key.
+
+    The sort is by the artifact's key, not its storage key (spec §2.2, §9.4); it is stable, so
+    artifacts sharing a key keep the order in which they were first added.
+    """
     by_id = {artifact_storage_key(a["key"], a.get("mode", "output")): a for a in existing}
     for item in new:
         artifact = normalize_artifact(item)
         by_id[artifact_storage_key(artifact["key"], artifact["mode"])] = artifact
-    return [by_id[k] for k in sorted(by_id)]
+    return sorted(by_id.values(), key=lambda a: a["key"])
 
 
 def normalize_model_labels(value: Any) -> dict[str, int | None]:

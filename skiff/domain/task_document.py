@@ -389,8 +389,10 @@ def read_form(doc: dict[str, Any], version: Version) -> dict[str, Any]:
 
 
 # writing fields onto a document ----------------------------------------------------------------
-#: Edit does not bump last_update when only these were sent (spec §2.7).
-_COSMETIC = frozenset({"name", "comment", "tags", "system_tags", "project", "status_message", "output", "created"})
+#: Edit does not bump last_update when only these were sent (spec §2.7). The spec's
+#: ``output.error`` is not here: edit can only write ``output`` through ``output_dest``, and a
+#: new output destination does bump last_update.
+_COSMETIC = frozenset({"name", "comment", "tags", "system_tags", "project", "status_message", "created"})
 #: Objects merged one level deep on edit; the rest is replaced wholesale.
 _MERGED = ("script", "execution", "models", "output")
 

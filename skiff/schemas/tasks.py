@@ -313,3 +313,37 @@ class MoveRequest(RequestModel):
 
 class MoveResponse(ResponseModel):
     project_id: str | None
+
+
+class GetAllRequest(RequestModel):
+    """Query keys (spec tasks-queries §2.0). The reference validates none of them: any other key is
+    ignored, and values are checked by the query parser."""
+
+    model_config = {"extra": "allow"}
+    id: Any = None
+    name: Any = None
+    comment: Any = None
+    user: Any = None
+    project: Any = None
+    parent: Any = None
+    status: Any = None
+    type: Any = None
+    tags: Any = None
+    system_tags: Any = None
+    only_fields: Any = None
+    projection: Any = None
+    order_by: Any = None
+    page: Any = None
+    page_size: Any = None
+    search_hidden: Any = None
+    include_subprojects: Any = None
+
+
+class ProjectedTask(ResponseModel):
+    """A task under a projection: only the requested fields (get_all adds no ``id``)."""
+
+    model_config = {"extra": "allow"}
+
+
+class GetAllResponse(ResponseModel):
+    tasks: list[ProjectedTask]

@@ -7,6 +7,7 @@ from typing import Any
 from skiff.api.context import Call
 from skiff.api.registry import EndpointSet
 from skiff.domain.task_document import configuration_items, hyperparam_items, read_form
+from skiff.domain.task_query import project
 from skiff.ops import tasks as ops
 from skiff.ops import tasks_manage as manage
 from skiff.ops.batch import run_batch
@@ -229,3 +230,11 @@ def make_public(call: Call, req: s.Ids) -> dict:
 def make_private(call: Call, req: s.Ids) -> dict:
     """Return public tasks to the company that published them."""
     return {"updated": manage.make_private(call.db, call.user, req.ids)}
+
+
+@endpoints.add("get_all", request=s.GetAllRequest, response=s.GetAllResponse)
+def get_all(call: Call, req: s.GetAllRequest) -> dict:
+    """Query tasks: list filters with the tag operator language, name/comment patterns, ordering,
+    paging and projection."""
+    found, paths = ops.list_tasks(call.db, call.user, req.model_dump(exclude_unset=True))
+    return {"tasks": [project(read_form(doc, call.version), paths) for doc in found]}

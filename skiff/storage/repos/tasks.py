@@ -12,7 +12,25 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+
+from skiff.domain.task_query import ListCondition, TaskQuery
 
 from skiff.storage.tables import task_hyperparams, task_tags, tasks
 
@@ -163,3 +181,122 @@ def mark_children_orphaned(conn: Connection, parent: str, marker: str, when: dat
 
 def count_tasks(conn: Connection, companies: Sequence[str]) -> int:
     return conn.execute(select(func.count()).select_from(tasks).where(tasks.c.company.in_(list(companies)))).scalar_one()
+
+
+# queries ---------------------------------------------------------------------------------------------
+
+#: List-filter keys and order paths served by promoted columns.
+SCALAR_COLUMNS = {
+    "id": tasks.c.id,
+    "user": tasks.c.user,
+    "project": tasks.c.project,
+    "parent": tasks.c.parent,
+    "status": tasks.c.status,
+    "type": tasks.c.type,
+    "execution.queue": tasks.c.queue,
+}
+ORDER_COLUMNS = {
+    **SCALAR_COLUMNS,
+    **{name: tasks.c[name] for name in (
+        "name", "comment", "company", "created", "started", "completed", "published", "status_changed",
+        "last_update", "last_change", "last_changed_by", "last_iteration", "last_worker",
+        "last_worker_report", "active_duration",
+    )},
+}  # fmt: skip
+_STRING_ORDER = {"id", "user", "project", "parent", "status", "type", "execution.queue", "name", "comment",
+                 "company", "last_changed_by", "last_worker"}  # fmt: skip
+
+
+class UnsupportedField(Exception):
+    """A path the query compiler does not serve."""
+
+
+def _combine(conditions: list[ColumnElement[bool]], operator: str) -> ColumnElement[bool]:
+    if not conditions:
+        return true()
+    return and_(*conditions) if operator == "and" else or_(*conditions)
+
+
+def _scalar_condition(column: Any, cond: ListCondition) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if cond.include_any:
+        parts.append(column.in_(cond.include_any))
+    if cond.include_all:
+        parts.append(column == cond.include_all[0] if len(cond.include_all) == 1 else false())
+    if cond.exclude:
+        parts.append(or_(column.is_(None), column.not_in(cond.exclude)))
+    result = _combine(parts, cond.operator) if parts else None
+    if cond.or_empty:
+        empty = column.is_(None)
+        return empty if result is None else or_(result, empty)
+    return result if result is not None else true()
+
+
+def _tag_exists(kind: str, values: tuple[str, ...] | None = None) -> ColumnElement[bool]:
+    query = select(literal(1)).where(task_tags.c.task == tasks.c.id, task_tags.c.kind == kind)
+    if values is not None:
+        query = query.where(task_tags.c.tag.in_(values))
+    return exists(query)
+
+
+def _array_condition(kind: str, cond: ListCondition) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if cond.include_any:
+        parts.append(_tag_exists(kind, cond.include_any))
+    if cond.include_all:
+        parts.append(and_(*[_tag_exists(kind, (v,)) for v in cond.include_all]))
+    if cond.exclude:
+        parts.append(not_(_tag_exists(kind, cond.exclude)))
+    result = _combine(parts, cond.operator) if parts else None
+    if cond.or_empty:
+        empty = not_(_tag_exists(kind))
+        return empty if result is None else or_(result, empty)
+    return result if result is not None else true()
+
+
+def _order_by(query: TaskQuery, dialect: str) -> list[Any]:
+    if not query.order:
+        return [tasks.c.created, tasks.c.id]
+    clauses: list[Any] = []
+    for position, key in enumerate(query.order):
+        column = ORDER_COLUMNS.get(key.path)
+        if column is None:
+            raise UnsupportedField(key.path)
+        if position == 0 and not key.descending:
+            # empties last on the first ascending key (§4.2)
+            empty = column.is_(None)
+            if key.path in _STRING_ORDER:
+                empty = or_(empty, column == "")
+            clauses.append(case((empty, 1), else_=0))
+        if key.descending:
+            clauses.append(column.desc().nulls_last() if dialect == "postgresql" else column.desc())
+        else:
+            clauses.append(column.asc().nulls_first() if dialect == "postgresql" else column.asc())
+    return clauses
+
+
+def find_tasks(
+    conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion)."""
+    conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
+    for name, cond in query.lists.items():
+        if name in SCALAR_COLUMNS:
+            if name == "project" and projects is not None:
+                conditions.append(tasks.c.project.in_(list(projects)))
+            else:
+                conditions.append(_scalar_condition(SCALAR_COLUMNS[name], cond))
+        else:
+            conditions.append(_array_condition(name, cond))
+    for name, pattern in query.patterns.items():
+        conditions.append(tasks.c[name].regexp_match(pattern))
+    if not query.search_hidden:
+        conditions.append(not_(_tag_exists("system_tags", ("hidden",))))
+    statement = (
+        select(*_COLUMNS)
+        .where(and_(*conditions))
+        .order_by(*_order_by(query, conn.dialect.name))
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+    return [_merge(row) for row in conn.execute(statement)]

@@ -1,0 +1,269 @@
+"""Parsing ``tasks.get_all`` requests into a query description (spec tasks-queries §2–§5).
+
+Pure code: the storage layer compiles a ``TaskQuery`` into SQL. What is parsed so far: list
+fields with the operator language of §2.4, pattern fields, hidden/public scope, project
+expansion flags, ordering keys, paging (page/page_size/start/size) and projection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from skiff.domain.errors import error
+
+MAX_PAGE_SIZE = 500
+
+#: Scalar list fields and the document path each one filters.
+SCALAR_LIST_FIELDS = ("id", "user", "project", "parent", "status", "type", "execution.queue")
+ARRAY_LIST_FIELDS = ("tags", "system_tags")
+PATTERN_FIELDS = ("name", "comment")
+
+
+@dataclass(frozen=True)
+class ListCondition:
+    """One list field's condition: buckets joined by ``operator``, OR-ed with "empty" if asked."""
+
+    include_any: tuple[str, ...] = ()
+    include_all: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    operator: str = "and"  # how the non-empty buckets combine
+    or_empty: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.include_any or self.include_all or self.exclude or self.or_empty)
+
+
+def _dedupe(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def parse_list(value: Any, field_name: str) -> ListCondition:
+    """The ``__$any/__$all/__$not/__$nop``, ``-x`` and ``null`` language of §2.4."""
+    if value is None:
+        return ListCondition()
+    values = value if isinstance(value, list) else [value]
+    context_all = False
+    legacy = True
+    global_op: str | None = None
+    pending_not = False
+    include_any: list[str] = []
+    include_all: list[str] = []
+    exclude: list[str] = []
+    or_empty = False
+
+    for token in values:
+        if isinstance(token, str) and token.startswith("__$"):
+            op = token[3:]
+            if pending_not and op != "nop":
+                raise error("fields_value_error", f"Value is expected after __$not", field=field_name)
+            if op in ("any", "or"):
+                context_all, legacy = False, False
+                global_op = global_op or "or"
+            elif op in ("all", "and"):
+                context_all, legacy = True, False
+                global_op = global_op or "and"
+            elif op == "not":
+                pending_not = True
+            elif op == "nop":
+                pending_not = False
+                context_all, legacy = False, True
+                global_op = global_op or "and"
+            else:
+                raise error("fields_value_error", "Unsupported operator", field=field_name, operator=token)
+            continue
+        if token is None:
+            pending_not = False
+            or_empty = True
+            global_op = global_op or "and"
+            continue
+        if not isinstance(token, str):
+            raise error("fields_value_error", "invalid value type, string expected", field=field_name)
+        global_op = global_op or "and"
+        if pending_not:
+            exclude.append(token)
+            pending_not = False
+        elif legacy and token.startswith("-"):
+            if token == "-":
+                raise error("fields_value_error", "Missing value after the exclude prefix -", field=field_name)
+            exclude.append(token[1:])
+        elif context_all:
+            include_all.append(token)
+        else:
+            include_any.append(token)
+    if pending_not:
+        raise error("fields_value_error", "Value is expected after __$not", field=field_name)
+    return ListCondition(
+        _dedupe(include_any), _dedupe(include_all), _dedupe(exclude), global_op or "and", or_empty
+    )
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    path: str
+    descending: bool
+
+
+@dataclass
+class TaskQuery:
+    lists: dict[str, ListCondition] = field(default_factory=dict)
+    patterns: dict[str, str] = field(default_factory=dict)
+    search_hidden: bool = False
+    include_subprojects: bool = False
+    order: list[OrderKey] = field(default_factory=list)
+    offset: int = 0
+    limit: int = MAX_PAGE_SIZE
+    projection: list[str] | None = None
+
+
+def _check_pattern(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise error("invalid_regex_error", pattern=pattern, reason=str(exc)) from None
+    return pattern
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or value is None:
+        raise error("validation_error", f"{name} must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise error("validation_error", f"{name} must be an integer") from None
+
+
+def parse_paging(request: dict[str, Any]) -> tuple[int, int]:
+    if "start" in request and request["start"] is not None:
+        start = _as_int(request["start"], "start")
+        size = request.get("size")
+        if size is None or _as_int(size, "size") < 1:
+            raise error("validation_error", "size must be provided and >0 when start is used")
+        return max(start, 0), _as_int(size, "size")
+    if "page_size" in request and request["page_size"] is None:
+        raise error("missing_required_fields", "page_size is required when page is requested")
+    page = _as_int(request.get("page", 0) if request.get("page") is not None else 0, "page")
+    size = _as_int(request.get("page_size", MAX_PAGE_SIZE), "page_size")
+    if page < 0:
+        raise error("validation_error", "page must be >=0")
+    if size < 1:
+        raise error("validation_error", "page_size must be >0")
+    size = min(size, MAX_PAGE_SIZE)
+    return page * size, size
+
+
+def parse_order(value: Any) -> list[OrderKey]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    keys = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip("-+"):
+            raise error("fields_value_error", "order_by entries must be field names")
+        keys.append(OrderKey(item.lstrip("-+"), item.startswith("-")))
+    if keys and not any(k.path == "id" for k in keys):
+        keys.append(OrderKey("id", False))
+    return keys
+
+
+def parse_projection(request: dict[str, Any]) -> list[str] | None:
+    value = request.get("projection") if request.get("projection") is not None else request.get("only_fields")
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(i, str) for i in items):
+        raise error("fields_value_error", "only_fields entries must be strings")
+    return [i for i in items if i]
+
+
+def parse_query(request: dict[str, Any]) -> TaskQuery:
+    query = TaskQuery()
+    for name in SCALAR_LIST_FIELDS + ARRAY_LIST_FIELDS:
+        condition = parse_list(request.get(name), name)
+        if not condition.is_empty:
+            query.lists[name] = condition
+    for name in PATTERN_FIELDS:
+        pattern = request.get(name)
+        if pattern:
+            if not isinstance(pattern, str):
+                raise error("fields_value_error", "pattern must be a string", field=name)
+            query.patterns[name] = _check_pattern(pattern)
+    ids = request.get("id")
+    query.search_hidden = bool(request.get("search_hidden")) or bool(ids)
+    query.include_subprojects = bool(request.get("include_subprojects"))
+    query.order = parse_order(request.get("order_by"))
+    query.offset, query.limit = parse_paging(request)
+    query.projection = parse_projection(request)
+    return query
+
+
+# projection -------------------------------------------------------------------------------------
+_HIDDEN = ("unique_metrics", "company_origin", "enqueue_status")
+
+
+def _get_path(doc: Any, parts: list[str]) -> tuple[bool, Any]:
+    node = doc
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False, None
+    return True, node
+
+
+def _include(target: dict[str, Any], source: dict[str, Any], parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if head not in source:
+        return
+    value = source[head]
+    if not rest:
+        target[head] = value
+        return
+    if isinstance(value, dict):
+        child = target.setdefault(head, {})
+        if isinstance(child, dict):
+            _include(child, value, rest)
+    elif isinstance(value, list):
+        items = target.setdefault(head, [{} for _ in value])
+        for out, item in zip(items, value):
+            if isinstance(item, dict) and isinstance(out, dict):
+                _include(out, item, rest)
+
+
+def _exclude(target: dict[str, Any], parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if head not in target:
+        return
+    if not rest:
+        target.pop(head)
+    elif isinstance(target[head], dict):
+        _exclude(target[head], rest)
+    elif isinstance(target[head], list):
+        for item in target[head]:
+            if isinstance(item, dict):
+                _exclude(item, rest)
+
+
+def project(doc: dict[str, Any], paths: list[str] | None) -> dict[str, Any]:
+    """Apply an ``only_fields`` projection to a task in read form (§3.1, §3.3)."""
+    if not paths:
+        return doc
+    includes = [p.split(".") for p in paths if not p.startswith("-")]
+    excludes = [p[1:].split(".") for p in paths if p.startswith("-")]
+    if includes:
+        # a parent path wins over its children
+        chosen = sorted(includes, key=len)
+        out: dict[str, Any] = {}
+        kept: list[list[str]] = []
+        for parts in chosen:
+            if any(parts[: len(k)] == k for k in kept):
+                continue
+            kept.append(parts)
+            _include(out, doc, parts)
+    else:
+        out = {k: v for k, v in doc.items() if k not in _HIDDEN}
+    for parts in excludes:
+        _exclude(out, parts)
+    return out

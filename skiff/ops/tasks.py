@@ -282,25 +282,28 @@ def _section(raw: Any) -> str:
 
 
 def edit_hyper_params(db: Database, caller: Identity, task: str, items: list[dict[str, Any]], replace: str, force: bool) -> None:
-    parsed = []
+    # (section key, name key, item): the keys are stripped, the item keeps its section and name as
+    # sent (spec §2.4 rules 1 and 4), except that `properties` is normalised in both (§5.16)
+    parsed: list[tuple[str, str, dict[str, str]]] = []
     for item in items:
         section = _section(item.get("section"))
         name = docs.clean_key(item.get("name"), "parameter name")
         value = item.get("value")
         if not isinstance(value, str):
             raise error("validation_error", f"error for field 'hyperparams.value'. expected a string, got {value!r:.40}")
-        parsed.append(docs.normalize_param_item({**item, "section": section}, section, name, f"hyperparams.{section}.{name}"))
-    only_properties = all(p["section"] == PROPERTIES for p in parsed)
+        sent = {**item, "section": PROPERTIES} if section == PROPERTIES else item
+        parsed.append((section, name, docs.normalize_param_item(sent, section, name, f"hyperparams.{section}.{name}")))
+    only_properties = all(section == PROPERTIES for section, _, _ in parsed)
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
         current = copy.deepcopy(doc.get("hyperparams") or {})
         if replace == "all":
             current = {}
         elif replace == "section":
-            for p in parsed:
-                current[p["section"]] = {}
-        for p in parsed:
-            current.setdefault(p["section"], {})[p["name"]] = p
+            for section, _, _ in parsed:
+                current[section] = {}
+        for section, name, item in parsed:
+            current.setdefault(section, {})[name] = item
         doc["hyperparams"] = current
         return not only_properties
 

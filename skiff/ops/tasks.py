@@ -141,7 +141,9 @@ def edit_task(
     now = clock.now()
     with db.write() as conn:
         old = load_for_write(conn, caller, task)
-        check_updatable(old, force)
+        # not B2: edit wants a draft unless forced, and then takes any status (spec §5.4)
+        if not force and old.get("status", "created") != "created":
+            raise error("invalid_task_status", expected="created", status=old.get("status"))
         new = copy.deepcopy(old)
         fields = copy.deepcopy(fields)
         docs.apply_legacy_write(fields, version, old, now)

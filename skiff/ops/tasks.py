@@ -110,6 +110,9 @@ def validate_task(db: Database, caller: Identity, fields: dict[str, Any], versio
     fields = dict(fields)
     if str(fields.get("parent") or "").startswith(docs.DELETED_PARENT_PREFIX):
         fields.pop("parent")
+    # the name's only check (length) belongs to the storage validation on save, which validate
+    # does not run (spec §5.2); the request model has already made sure it is a string
+    fields.pop("name", None)
     doc = docs.new_task(fields, id="", user=caller.user, company=caller.company, now=clock.now(), version=version)
     with db.read() as conn:
         check_references(conn, caller, doc)

@@ -32,7 +32,8 @@ from skiff.storage.repos import tasks as repo
 ARCHIVED = "archived"
 
 
-def _save(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> None:
+def save_status(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Save a document whose status may change; a lost compare-and-set answers 400/121."""
     try:
         repo.replace_task(conn, old, new)
     except repo.StatusChanged:
@@ -221,7 +222,7 @@ def _archive_one(conn: Connection, caller: Identity, doc: dict[str, Any], reason
     new["status_message"] = message
     new["system_tags"] = sorted(set(new.get("system_tags") or []) | {ARCHIVED})
     stamp(new, caller, now, last_update=False)
-    _save(conn, doc, new)
+    save_status(conn, doc, new)
 
 
 def archive_tasks(db: Database, caller: Identity, task_ids: list[str], reason: str, message: str) -> int:
@@ -252,7 +253,7 @@ def unarchive_task(db: Database, caller: Identity, task: str, reason: str, messa
         new["status_reason"] = reason
         new["status_message"] = message
         stamp(new, caller, now, last_update=False)
-        _save(conn, doc, new)
+        save_status(conn, doc, new)
     return {"unarchived": True}
 
 

@@ -347,3 +347,31 @@ class ProjectedTask(ResponseModel):
 
 class GetAllResponse(ResponseModel):
     tasks: list[ProjectedTask]
+
+
+class StatusChangeRequest(RequestModel):
+    task: str
+    force: bool = False
+    status_reason: str = ""
+    status_message: str = ""
+
+
+class CompletedRequest(StatusChangeRequest):
+    publish: bool = False
+
+
+class PublishRequest(StatusChangeRequest):
+    publish_model: bool = True
+
+
+class StatusChangeResponse(ResponseModel):
+    updated: int
+    fields: dict[str, Any]
+
+
+class StartedResponse(StatusChangeResponse):
+    started: int
+
+
+class CompletedResponse(StatusChangeResponse):
+    published: int

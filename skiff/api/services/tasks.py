@@ -9,6 +9,7 @@ from skiff.api.registry import EndpointSet
 from skiff.domain.task_document import configuration_items, hyperparam_items, read_form
 from skiff.domain.task_query import project
 from skiff.ops import tasks as ops
+from skiff.ops import task_lifecycle as lifecycle
 from skiff.ops import tasks_manage as manage
 from skiff.ops.batch import run_batch
 from skiff.schemas import tasks as s
@@ -238,3 +239,51 @@ def get_all(call: Call, req: s.GetAllRequest) -> dict:
     paging and projection."""
     found, paths = ops.list_tasks(call.db, call.user, req.model_dump(exclude_unset=True))
     return {"tasks": [project(read_form(doc, call.version), paths) for doc in found]}
+
+
+# status changes ------------------------------------------------------------------------------------
+def _status_args(req: s.StatusChangeRequest) -> dict[str, Any]:
+    return {"force": req.force, "reason": req.status_reason, "message": req.status_message}
+
+
+@endpoints.add("started", request=s.StatusChangeRequest, response=s.StartedResponse)
+def started(call: Call, req: s.StatusChangeRequest) -> dict:
+    """Mark a task as running (in_progress)."""
+    return lifecycle.started(call.db, call.user, req.task, **_status_args(req))
+
+
+@endpoints.add("stopped", request=s.StatusChangeRequest, response=s.StatusChangeResponse)
+def stopped(call: Call, req: s.StatusChangeRequest) -> dict:
+    """Mark a task as stopped (what a worker reports after a stop request)."""
+    return lifecycle.stopped(call.db, call.user, req.task, **_status_args(req))
+
+
+@endpoints.add("failed", request=s.StatusChangeRequest, response=s.StatusChangeResponse)
+def failed(call: Call, req: s.StatusChangeRequest) -> dict:
+    """Mark a task as failed."""
+    return lifecycle.failed(call.db, call.user, req.task, **_status_args(req))
+
+
+@endpoints.add("close", request=s.StatusChangeRequest, response=s.StatusChangeResponse)
+def close(call: Call, req: s.StatusChangeRequest) -> dict:
+    """Close a stopped task."""
+    return lifecycle.close(call.db, call.user, req.task, **_status_args(req))
+
+
+@endpoints.add("completed", request=s.CompletedRequest, response=s.CompletedResponse, min_version="2.2")
+def completed(call: Call, req: s.CompletedRequest) -> dict:
+    """Mark a task as completed (never from failed without force), optionally publishing it."""
+    return lifecycle.completed(call.db, call.user, req.task, publish=req.publish, **_status_args(req))
+
+
+@endpoints.add("publish", request=s.PublishRequest, response=s.StatusChangeResponse)
+def publish(call: Call, req: s.PublishRequest) -> dict:
+    """Publish a finished task and its last output model."""
+    return lifecycle.publish_task(call.db, call.user, req.task, publish_model=req.publish_model, **_status_args(req))
+
+
+@endpoints.add("ping", request=s.TaskRequest, response=EmptyResponse)
+def ping(call: Call, req: s.TaskRequest) -> dict:
+    """Keep a running task alive (refreshes last_update)."""
+    lifecycle.ping(call.db, call.user, req.task)
+    return {}

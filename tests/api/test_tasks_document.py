@@ -188,6 +188,16 @@ def test_create_with_every_field_round_trips(api: Api, admin) -> None:  # type: 
     assert doc["user"] == admin.user
 
 
+def test_create_strips_map_keys(api: Api) -> None:
+    # spec §2.4 rule 1 also covers container keys and execution.model_labels keys
+    task = create(api, container={" image ": "i"}, execution={"model_labels": {" cat ": 1}})
+    doc = get(api, task)
+    assert doc["container"] == {"image": "i"}
+    assert doc["execution"]["model_labels"] == {"cat": 1}
+    for field, value in (("container", {" ": "i"}), ("execution", {"model_labels": {"": 1}})):
+        refused(api.call("tasks.create", {"name": "empty key", "type": "training", field: value}), (400, 12))
+
+
 def test_create_touches_the_project(api: Api) -> None:
     project = api("projects.create", {"name": "touched", "description": ""})["id"]
     before = api("projects.get_by_id", {"project": project})["project"]["last_update"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -90,7 +90,7 @@ def batch(*lines: dict[str, Any]) -> bytes:
 def a_model(api: Api, name: str) -> str:
     """An input-model id create/edit will accept: a real model once models.create answers, else a
     made-up id (input models are validated against the models service, spec §5.1)."""
-    reply = api.call("models.create", {"name": name, "uri": f"file:///tmp/{name}"})
+    reply = api.call("models.create", {"name": f"model {name}", "uri": f"file:///tmp/{name}"})
     return reply.data["id"] if reply.status == 200 else f"model-{name}"
 
 
@@ -990,11 +990,20 @@ def test_lists_and_reads_cannot_see_another_companys_task(api: Api, other_api: A
     assert get(api, owned) == before
 
 
+@pytest.fixture
+def public(api: Api, owned: str) -> Iterator[str]:
+    """``owned``, made public for the test only: public tasks show in every company's reads, and
+    the database is shared by the whole session."""
+    assert api("tasks.make_public", {"ids": [owned]}) == {"updated": 1}
+    yield owned
+    api("tasks.make_private", {"ids": [owned]})
+
+
 @pytest.mark.parametrize(("endpoint", "body"), WRITES, ids=[f"{e}-{i}" for i, (e, _) in enumerate(WRITES)])
 def test_public_tasks_are_readable_by_all_and_writable_by_none(
-    api: Api, other_api: Api, owned: str, endpoint: str, body: dict
+    api: Api, other_api: Api, public: str, endpoint: str, body: dict
 ) -> None:
-    assert api("tasks.make_public", {"ids": [owned]}) == {"updated": 1}
+    owned = public
     before = get(api, owned)
     assert get(other_api, owned) == before
     assert other_api("tasks.get_hyper_params", {"tasks": [owned]})["params"][0]["task"] == owned
@@ -1004,9 +1013,9 @@ def test_public_tasks_are_readable_by_all_and_writable_by_none(
     assert get(api, owned) == before
 
 
-def test_public_tasks_refuse_multi_id_writes(api: Api, other_api: Api, owned: str) -> None:
+def test_public_tasks_refuse_multi_id_writes(api: Api, other_api: Api, public: str) -> None:
+    owned = public
     mine = create(api, "still mine")
-    api("tasks.make_public", {"ids": [owned]})
     before = get(api, mine)
     for caller in (api, other_api):
         refused(caller.call("tasks.update_tags", {"ids": [owned], "add_tags": ["x"]}), (403, 21))

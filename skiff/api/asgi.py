@@ -158,16 +158,14 @@ class SkiffAPI:
                 params = transport.parse_params(incoming.query)
                 if isinstance(data, dict):
                     data.update(params)
-            if isinstance(data, list):
-                if not endpoint.batch:
-                    raise error("validation_error", "this endpoint does not accept a batch of items")
-                request: Any = [validate(endpoint.request, item) for item in data]
+            request: Any
+            if endpoint.batch:
+                items = data if isinstance(data, list) else ([data] if data else [])
+                request = items if endpoint.raw_items else [validate(endpoint.request, i) for i in items]
+            elif isinstance(data, list):
+                raise error("validation_error", "this endpoint does not accept a batch of items")
             else:
-                if endpoint.batch:
-                    data = [data] if data else []
-                    request = [validate(endpoint.request, item) for item in data]
-                else:
-                    request = validate(endpoint.request, data)
+                request = validate(endpoint.request, data)
             result = endpoint.handler(call, request)
             if isinstance(result, BaseModel):
                 result = result.model_dump(mode="python")

@@ -28,6 +28,9 @@ class Endpoint:
     authorize: bool = True  # False: callable without credentials
     admin_only: bool = False
     batch: bool = False  # the body may be a list of request items (json-lines)
+    #: batch items reach the handler as plain dicts (it validates them itself, item by item);
+    #: the request model then only documents an item
+    raw_items: bool = False
 
     @property
     def service(self) -> str:
@@ -51,6 +54,7 @@ class EndpointSet:
         authorize: bool = True,
         admin_only: bool = False,
         batch: bool = False,
+        raw_items: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.items.append(
@@ -64,6 +68,7 @@ class EndpointSet:
                     authorize=authorize,
                     admin_only=admin_only,
                     batch=batch,
+                    raw_items=raw_items,
                 )
             )
             return handler

@@ -28,28 +28,30 @@ def _admits_none(annotation: Any) -> bool:
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    @classmethod
-    def _non_nullable_keys(cls) -> frozenset[str]:
-        cached = cls.__dict__.get("_non_nullable_cache")
-        if cached is None:
-            keys = set()
-            for name, info in cls.model_fields.items():
-                if not _admits_none(info.annotation):
-                    keys.add(name)
-                    if info.alias:
-                        keys.add(info.alias)
-            cached = frozenset(keys)
-            setattr(cls, "_non_nullable_cache", cached)
-        return cached
-
     @model_validator(mode="before")
     @classmethod
     def _drop_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            drop = cls._non_nullable_keys()
-            if any(data.get(k, 0) is None for k in drop):
-                return {k: v for k, v in data.items() if not (v is None and k in drop)}
+        if isinstance(data, dict) and None in data.values():
+            drop = _non_nullable_keys(cls)
+            return {k: v for k, v in data.items() if not (v is None and k in drop)}
         return data
+
+
+_NON_NULLABLE: dict[type, frozenset[str]] = {}
+
+
+def _non_nullable_keys(model: type[BaseModel]) -> frozenset[str]:
+    """Field names (and aliases) of ``model`` whose annotation does not admit None (cached)."""
+    keys = _NON_NULLABLE.get(model)
+    if keys is None:
+        names: set[str] = set()
+        for name, info in model.model_fields.items():
+            if not _admits_none(info.annotation):
+                names.add(name)
+                if info.alias:
+                    names.add(info.alias)
+        keys = _NON_NULLABLE[model] = frozenset(names)
+    return keys
 
 
 class EmptyRequest(RequestModel):

@@ -158,6 +158,12 @@ class SkiffAPI:
                 params = transport.parse_params(incoming.query)
                 if isinstance(data, dict):
                     data.update(params)
+            if (
+                not endpoint.raw_items
+                and transport.may_contain_nul(incoming.body, incoming.query)
+                and transport.contains_nul(data)
+            ):
+                raise error("data_validation_error", "NUL characters are not supported in strings")
             request: Any
             if endpoint.batch:
                 items = data if isinstance(data, list) else ([data] if data else [])

@@ -91,6 +91,8 @@ def check_references(
     project_id = doc.get("project")
     if project and project_id:
         if projects_repo.get_project(conn, caller.company, project_id) is None:
+            if not projects_repo.exists_anywhere(conn, project_id):
+                raise error("fields_value_error", "expecting Project id", id=project_id, field="project")
             raise error("invalid_project_id", id=project_id)
 
 

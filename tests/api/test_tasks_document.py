@@ -354,7 +354,6 @@ def test_create_project_of_another_company(api: Api, other_api: Api) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="skiff answers 400/401 for a project that exists nowhere; spec §2.6 says 400/16")
 def test_create_project_that_exists_nowhere(api: Api) -> None:
     refused(
         api.call("tasks.create", {"name": "misplaced", "type": "training", "project": "nope"}),
@@ -760,7 +759,6 @@ def test_set_requirements(api: Api) -> None:
     assert after["last_change"] == after["last_update"]
 
 
-@pytest.mark.xfail(strict=True, reason="spec §5.8 answers fields={script.requirements: ...}; skiff's response has no fields")
 def test_set_requirements_response(api: Api) -> None:
     task = create(api)
     assert api("tasks.set_requirements", {"task": task, "requirements": {"pip": "x"}}) == {

@@ -72,11 +72,11 @@ def update_tags(call: Call, req: s.UpdateTagsRequest) -> dict:
     return {"updated": ops.update_tags(call.db, call.user, req.ids, req.add_tags, req.remove_tags)}
 
 
-@endpoints.add("set_requirements", request=s.SetRequirementsRequest, response=s.CountResponse)
+@endpoints.add("set_requirements", request=s.SetRequirementsRequest, response=s.UpdateResponse)
 def set_requirements(call: Call, req: s.SetRequirementsRequest) -> dict:
     """Replace script.requirements (any status)."""
     ops.set_requirements(call.db, call.user, req.task, req.requirements)
-    return {"updated": 1}
+    return {"updated": 1, "fields": {"script.requirements": req.requirements}}
 
 
 @endpoints.add("get_hyper_params", request=s.TasksRequest, response=s.GetHyperParamsResponse)
@@ -115,8 +115,8 @@ def get_configuration_names(call: Call, req: s.GetConfigurationNamesRequest) -> 
     found = ops.get_tasks(call.db, call.user, req.tasks)
     out = []
     for doc in found:
-        items = configuration_items(doc)
-        names = [i["name"] for i in items if not req.skip_empty or i.get("value") not in (None, "")]
+        config = doc.get("configuration") or {}
+        names = [name for name, item in config.items() if not req.skip_empty or item.get("value") not in (None, "")]
         out.append({"task": doc["id"], "names": sorted(names)})
     return {"configurations": out}
 

@@ -116,6 +116,11 @@ def get_project(conn: Connection, company: str, id: str) -> dict[str, Any] | Non
     return _row(row) if row else None
 
 
+def exists_anywhere(conn: Connection, id: str) -> bool:
+    """Is there a project with this id in any company (the parse-time check of task writes)?"""
+    return conn.execute(select(projects.c.id).where(projects.c.id == id)).first() is not None
+
+
 def find_by_name(conn: Connection, company: str, name: str) -> dict[str, Any] | None:
     row = conn.execute(
         select(projects).where(projects.c.company == company, projects.c.name == name)

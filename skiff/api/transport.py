@@ -122,3 +122,20 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | list[dict[str,
     if not isinstance(data, dict):
         raise raw_error("bad_request", "Data should be a dict")
     return data
+
+
+def contains_nul(value: Any) -> bool:
+    """Does any string (key or value) inside ``value`` hold a NUL character? PostgreSQL can store
+    none in text or JSONB, so skiff refuses them everywhere alike."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
+def may_contain_nul(raw: bytes, query: str) -> bool:
+    """Cheap pre-check on the raw request before walking the parsed data."""
+    return b"\\u0000" in raw or b"\x00" in raw or "%00" in query

@@ -54,8 +54,20 @@ FULL = {
 }
 
 
+def a_model(api: Api, name: str) -> str:
+    """A real model: tasks.create/clone validate input models (spec §5.1, §5.3)."""
+    return api("models.create", {"name": name, "uri": f"file:///tmp/{name}"})["id"]
+
+
+def full(api: Api) -> dict[str, Any]:
+    """FULL with a real input model in place of ``m1``."""
+    inputs = [{"name": "backbone", "model": a_model(api, "backbone")}]
+    return {**FULL, "models": {**FULL["models"], "input": inputs}}
+
+
 def test_clone_copies_exactly_what_the_spec_says(api: Api) -> None:
-    source_id = create(api, **FULL)
+    fields = full(api)
+    source_id = create(api, **fields)
     api("tasks.edit", {"task": source_id, "execution": {**FULL["execution"], "queue": "q1"}})
     set_status(api, source_id, "completed")
     source = get(api, source_id)
@@ -77,7 +89,7 @@ def test_clone_copies_exactly_what_the_spec_says(api: Api) -> None:
     assert clone["execution"]["model_labels"] == {"cat": 1}
     assert clone["hyperparams"] == source["hyperparams"]
     assert clone["configuration"] == source["configuration"]
-    assert [m["model"] for m in clone["models"]["input"]] == ["m1"]
+    assert [m["model"] for m in clone["models"]["input"]] == [fields["models"]["input"][0]["model"]]
     assert clone["models"]["output"] == []
     assert clone["container"] == {"image": "img", "arguments": "--x"}
     assert clone["runtime"] == {}
@@ -87,7 +99,8 @@ def test_clone_copies_exactly_what_the_spec_says(api: Api) -> None:
 
 
 def test_clone_overrides(api: Api) -> None:
-    source_id = create(api, **FULL)
+    source_id = create(api, **full(api))
+    m9 = a_model(api, "override model")
     parent = create(api, name="another parent")
     reply = api(
         "tasks.clone",
@@ -101,7 +114,7 @@ def test_clone_overrides(api: Api) -> None:
             "new_task_hyperparams": {"New": {"x": {"section": "New", "name": "x", "value": "1"}}},
             "new_task_configuration": {"c": {"name": "c", "value": "v"}},
             "new_task_container": {"image": "other"},
-            "new_task_input_models": [{"name": "n", "model": "m9"}],
+            "new_task_input_models": [{"name": "n", "model": m9}],
             "execution_overrides": {"framework": "tf"},
         },
     )
@@ -112,7 +125,7 @@ def test_clone_overrides(api: Api) -> None:
     assert list(clone["hyperparams"]) == ["New"]
     assert list(clone["configuration"]) == ["c"]
     assert clone["container"] == {"image": "other"}
-    assert [m["model"] for m in clone["models"]["input"]] == ["m9"]
+    assert [m["model"] for m in clone["models"]["input"]] == [m9]
     assert clone["execution"]["framework"] == "tf"
 
 
@@ -140,7 +153,9 @@ def test_clone_errors(api: Api, outsider: Api) -> None:
     assert missing.msg == "Invalid task id: id=nope"
     source_id = create(api)
     assert outsider.call("tasks.clone", {"task": source_id}).code == (400, 101)
-    assert api.call("tasks.clone", {"task": source_id, "new_task_project": "nope"}).code == (400, 401)
+    assert api.call("tasks.clone", {"task": source_id, "new_task_project": "nope"}).code == (400, 16)
+    theirs = outsider("projects.create", {"name": "their project"})["id"]
+    assert api.call("tasks.clone", {"task": source_id, "new_task_project": theirs}).code == (400, 401)
     bad_parent = api.call("tasks.clone", {"task": source_id, "new_task_parent": "nope"})
     assert bad_parent.code == (400, 16)
     assert api.call("tasks.clone", {"task": source_id, "new_task_tags": ["__$x"]}).code == (400, 16)
@@ -262,7 +277,7 @@ def test_move_errors(api: Api) -> None:
     reply = api.call("tasks.move", {"ids": [a]})
     assert reply.code == (400, 11)
     assert reply.msg == "Missing required fields (project or project_name is required)"
-    assert api.call("tasks.move", {"ids": [a], "project": "nope"}).code == (400, 401)
+    assert api.call("tasks.move", {"ids": [a], "project": "nope"}).code == (400, 401)  # move: 401 only (§5.14)
     assert api.call("tasks.move", {"ids": [a, "nope"], "project": None}).code == (400, 101)
 
 

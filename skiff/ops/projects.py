@@ -19,6 +19,7 @@ from skiff.domain import projects as rules
 from skiff.domain.errors import ApiError, error
 from skiff.domain.identity import Identity
 from skiff.storage.engine import Database
+from skiff.storage.repos import models as models_repo
 from skiff.storage.repos import projects as repo
 
 #: Attempts for create/move when a racing writer created one of the *ancestors* first (PostgreSQL;
@@ -279,9 +280,12 @@ class Contents:
 
 
 def _contents(conn: Connection, company: str, project_ids: list[str]) -> Contents:
-    # models: counted once that table exists (issue 3); pipelines and datasets (projects tagged
-    # "pipeline"/"dataset" and their controller or version tasks) are not told apart yet.
-    return Contents(**repo.count_tasks(conn, company, project_ids))
+    # pipelines and datasets (projects tagged "pipeline"/"dataset" and their controller or
+    # version tasks) are not told apart yet.
+    return Contents(
+        **repo.count_tasks(conn, company, project_ids),
+        **models_repo.count_in_projects(conn, company, project_ids),
+    )
 
 
 def validate_delete(db: Database, caller: Identity, project: str) -> dict[str, int]:
@@ -316,13 +320,16 @@ def delete_project(
                     "not_implemented", "deleting a project's tasks (delete_contents)", id=project
                 )
             disassociated = 0
+            deleted_models, model_urls = models_repo.delete_in_projects(conn, caller.company, subtree)
         else:
             disassociated = repo.detach_tasks(conn, caller.company, subtree)
+            models_repo.detach_from_projects(conn, caller.company, subtree)
+            deleted_models, model_urls = 0, []
         result: dict[str, Any] = {
             "deleted": repo.delete_projects(conn, caller.company, subtree),
             "disassociated_tasks": disassociated,
-            "deleted_models": 0,
+            "deleted_models": deleted_models,
             "deleted_tasks": 0,
-            "urls": {"model_urls": [], "event_urls": [], "artifact_urls": []} if delete_contents else None,
+            "urls": {"model_urls": model_urls, "event_urls": [], "artifact_urls": []} if delete_contents else None,
         }
     return result

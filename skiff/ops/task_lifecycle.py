@@ -18,6 +18,7 @@ from skiff.domain import clock
 from skiff.domain import task_status as machine
 from skiff.domain.errors import error
 from skiff.domain.identity import Identity
+from skiff.ops import models as models_ops
 from skiff.ops.tasks import load_for_write, touch_projects
 from skiff.ops.tasks_manage import save_status
 from skiff.storage.engine import Database
@@ -157,7 +158,7 @@ def publish_output_model(conn: Connection, caller: Identity, doc: dict[str, Any]
     outputs = (doc.get("models") or {}).get("output") or []
     if not outputs:
         return
-    # TODO(models): set ready on outputs[-1]["model"] once the models table lands (issue 3).
+    models_ops.publish_in_transaction(conn, caller, outputs[-1]["model"], now)
 
 
 def ping(db: Database, caller: Identity, task: str) -> None:

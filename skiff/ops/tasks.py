@@ -21,6 +21,7 @@ from skiff.domain.identity import Identity
 from skiff.domain.task_query import parse_query
 from skiff.domain.versions import Version
 from skiff.storage.engine import Database
+from skiff.storage.repos import models as models_repo
 from skiff.storage.repos import projects as projects_repo
 from skiff.storage.repos import tasks as repo
 
@@ -79,9 +80,17 @@ def touch_projects(conn: Connection, company: str, projects: list[str | None], n
 
 
 def check_references(
-    conn: Connection, caller: Identity, doc: dict[str, Any], *, parent: bool = True, project: bool = True
+    conn: Connection,
+    caller: Identity,
+    doc: dict[str, Any],
+    *,
+    parent: bool = True,
+    project: bool = True,
+    input_models: bool = False,
 ) -> None:
-    """Parent and project of a task being written must exist and be usable (spec §2.6, §2.9)."""
+    """Parent and project of a task being written must exist and be usable (spec §2.6, §2.9);
+    with ``input_models`` every ``models.input[].model`` must be a model of the caller's company
+    or a public one (400/201)."""
     parent_id = doc.get("parent")
     if parent and parent_id and not parent_id.startswith(docs.DELETED_PARENT_PREFIX):
         if repo.get_task(conn, visible(caller), parent_id) is None:
@@ -94,6 +103,13 @@ def check_references(
             if not projects_repo.exists_anywhere(conn, project_id):
                 raise error("fields_value_error", "expecting Project id", id=project_id, field="project")
             raise error("invalid_project_id", id=project_id)
+    if input_models:
+        wanted = [i.get("model") for i in (doc.get("models") or {}).get("input") or [] if isinstance(i, dict)]
+        wanted = list(dict.fromkeys(m for m in wanted if m))
+        found = models_repo.existing_ids(conn, visible(caller), wanted)
+        missing = [m for m in wanted if m not in found]
+        if missing:
+            raise error("invalid_model_id", models=tuple(missing))
 
 
 # create / validate / read ---------------------------------------------------------------------------
@@ -101,7 +117,7 @@ def create_task(db: Database, caller: Identity, fields: dict[str, Any], version:
     now = clock.now()
     doc = docs.new_task(fields, id=ids.new_id(), user=caller.user, company=caller.company, now=now, version=version)
     with db.write() as conn:
-        check_references(conn, caller, doc)
+        check_references(conn, caller, doc, input_models=True)
         repo.insert_task(conn, doc)
         touch_projects(conn, caller.company, [doc.get("project")], now)
     return doc["id"]
@@ -117,7 +133,7 @@ def validate_task(db: Database, caller: Identity, fields: dict[str, Any], versio
     fields.pop("name", None)
     doc = docs.new_task(fields, id="", user=caller.user, company=caller.company, now=clock.now(), version=version)
     with db.read() as conn:
-        check_references(conn, caller, doc)
+        check_references(conn, caller, doc, input_models=True)
 
 
 def get_task(db: Database, caller: Identity, task: str) -> dict[str, Any]:
@@ -155,7 +171,14 @@ def edit_task(
         written = docs.apply_fields(new, fields, now)
         if not written:
             return 0, old, []
-        check_references(conn, caller, new, parent="parent" in written, project="project" in written)
+        check_references(
+            conn,
+            caller,
+            new,
+            parent="parent" in written,
+            project="project" in written,
+            input_models="input" in (fields.get("models") or {}),
+        )
         stamp(new, caller, now, last_update=docs.bumps_last_update(written))
         repo.replace_task(conn, old, new)
         if "project" in written:

@@ -15,6 +15,7 @@ from skiff.domain import task_status
 from skiff.domain.errors import error
 from skiff.domain.identity import Identity
 from skiff.domain.versions import Version
+from skiff.ops import models as models_ops
 from skiff.ops.projects import ensure_project
 from skiff.ops.tasks import (
     PUBLIC,
@@ -154,6 +155,7 @@ def clone_task(db: Database, caller: Identity, req: dict[str, Any], version: Ver
             doc,
             parent=validate or bool(req.get("new_task_parent")),
             project=validate or bool(req.get("new_task_project")),
+            input_models=validate or input_models is not None,
         )
         if doc.get("project") and projects_repo.get_project(conn, caller.company, doc["project"]) is None:
             # the source's project belongs to someone else (a public project): not writable
@@ -177,7 +179,13 @@ def _urls(doc: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def delete_task(
-    db: Database, caller: Identity, task: str, *, force: bool, return_file_urls: bool
+    db: Database,
+    caller: Identity,
+    task: str,
+    *,
+    force: bool,
+    return_file_urls: bool,
+    delete_output_models: bool = True,
 ) -> dict[str, Any]:
     now = clock.now()
     with db.write() as conn:
@@ -193,17 +201,22 @@ def delete_task(
                 raise error(
                     "task_cannot_be_deleted", "has children, use force=True", task=task, children=len(published_children)
                 )
+        # the task's models (B6 steps 2-5, 7, 8): published ones refuse without force
+        cleanup = models_ops.cleanup_task_models(
+            conn, caller, doc, force=force, delete_output_models=delete_output_models, deleting=True, now=now
+        )
         updated_children = repo.mark_children_orphaned(
             conn, task, f"{docs.DELETED_PARENT_PREFIX}{task}", now, caller.user
         )
         urls = _urls(doc)
+        urls["model_urls"] = cleanup.model_urls
         repo.delete_task(conn, task)
         touch_projects(conn, caller.company, [doc.get("project")], now)
     return {
         "deleted": True,
         "updated_children": updated_children,
-        "updated_models": 0,
-        "deleted_models": 0,
+        "updated_models": cleanup.updated_models,
+        "deleted_models": cleanup.deleted_models,
         "urls": urls if return_file_urls else None,
     }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -172,4 +173,47 @@ task_hyperparams = Table(
     Column("value", Text),
     Column("num_value", Float),
     Index(None, "company", "section", "name", "num_value"),
+)
+
+#: Models (results of training tasks): the fields clients filter and sort on are promoted to
+#: columns; design, labels, metadata, tags, last_iteration … live in ``document``. ``company`` is
+#: "" for a public model (its owner then in ``company_origin``), so no foreign key. ``task`` is the
+#: creating task (or ``__DELETED__<id>`` once that task was deleted); ``parent`` a model id.
+models = Table(
+    "models",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("company", ID, nullable=False),
+    Column("company_origin", ID),
+    Column("user", ID, nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("project", ID),
+    Column("task", ID),
+    Column("parent", ID),
+    Column("framework", String(256)),
+    Column("uri", Text),
+    Column("ready", Boolean, nullable=False),
+    Column("comment", Text),
+    Column("created", DateTime, nullable=False),
+    Column("last_update", DateTime),
+    Column("last_change", DateTime),
+    Column("last_changed_by", ID),
+    Column("document", Document, nullable=False),
+    Index(None, "company", "project"),
+    Index(None, "company", "created"),
+    Index(None, "company", "name"),
+    Index(None, "task"),
+    Index(None, "parent"),
+    Index(None, "project"),
+)
+
+#: One row per tag of a model; ``kind`` is "tags" or "system_tags".
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model", ID, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("tag", String(1024), primary_key=True),
+    Column("company", ID, nullable=False),
+    Index(None, "company", "kind", "tag"),
 )

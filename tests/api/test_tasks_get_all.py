@@ -163,18 +163,19 @@ def test_default_page_is_capped_at_500(api: Api, db) -> None:  # type: ignore[no
 
 
 def test_projection(api: Api) -> None:
+    m1 = api("models.create", {"name": "input model", "uri": "file:///tmp/m1"})["id"]
     task = create(
         api,
         "projected",
         hyperparams={"Args": {"lr": {"section": "Args", "name": "lr", "value": "0.1"}}},
-        models={"input": [{"name": "a", "model": "m1"}]},
+        models={"input": [{"name": "a", "model": m1}]},
     )
     got = api("tasks.get_all", {"id": [task], "only_fields": ["name", "hyperparams.Args.lr.value", "execution.queue", "models.input.model"]})["tasks"][0]
     assert got == {
         "name": "projected",
         "hyperparams": {"Args": {"lr": {"value": "0.1"}}},
         "execution": {},
-        "models": {"input": [{"model": "m1"}]},
+        "models": {"input": [{"model": m1}]},
     }
     full = api("tasks.get_all", {"id": [task], "only_fields": ["-script", "-hyperparams"]})["tasks"][0]
     assert "script" not in full and "hyperparams" not in full and full["name"] == "projected"

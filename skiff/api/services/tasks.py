@@ -173,7 +173,14 @@ def clone(call: Call, req: s.CloneRequest) -> dict:
 @endpoints.add("delete", request=s.DeleteRequest, response=s.DeleteResponse)
 def delete(call: Call, req: s.DeleteRequest) -> dict:
     """Delete a task (drafts and archived tasks; others with force)."""
-    return manage.delete_task(call.db, call.user, req.task, force=req.force, return_file_urls=req.return_file_urls)
+    return manage.delete_task(
+        call.db,
+        call.user,
+        req.task,
+        force=req.force,
+        return_file_urls=req.return_file_urls,
+        delete_output_models=req.delete_output_models,
+    )
 
 
 @endpoints.add("delete_many", request=s.DeleteManyRequest, response=s.BatchResponse)
@@ -181,7 +188,14 @@ def delete_many(call: Call, req: s.DeleteManyRequest) -> dict:
     """tasks.delete for each id."""
     return run_batch(
         req.ids,
-        lambda t: manage.delete_task(call.db, call.user, t, force=req.force, return_file_urls=req.return_file_urls),
+        lambda t: manage.delete_task(
+            call.db,
+            call.user,
+            t,
+            force=req.force,
+            return_file_urls=req.return_file_urls,
+            delete_output_models=req.delete_output_models,
+        ),
     )
 
 

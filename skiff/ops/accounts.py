@@ -9,6 +9,7 @@ from skiff.domain import clock, ids
 from skiff.domain.errors import error
 from skiff.domain.identity import ROLES, Identity
 from skiff.domain.secrets_hash import hash_secret
+from skiff.ops.queues import ensure_default_queue
 from skiff.storage.engine import Database
 from skiff.storage.repos import accounts as repo
 
@@ -66,6 +67,7 @@ def ensure_installed(
         repo.set_state(conn, SIGNING_KEY_STATE, secrets.token_urlsafe(48))
         company = ids.new_id()
         repo.insert_company(conn, company, DEFAULT_COMPANY_NAME, now)
+        ensure_default_queue(conn, company, now)
         user = ids.new_id()
         repo.insert_user(
             conn, id=user, company=company, name=DEFAULT_ADMIN_NAME, role="admin", created=now
@@ -87,7 +89,9 @@ def signing_key(db: Database, override: str | None = None) -> bytes:
 def create_company(db: Database, name: str) -> str:
     company = ids.new_id()
     with db.write() as conn:
-        repo.insert_company(conn, company, name, clock.now())
+        now = clock.now()
+        repo.insert_company(conn, company, name, now)
+        ensure_default_queue(conn, company, now)
     return company
 
 

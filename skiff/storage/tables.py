@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -216,4 +217,62 @@ model_tags = Table(
     Column("tag", String(1024), primary_key=True),
     Column("company", ID, nullable=False),
     Index(None, "company", "kind", "tag"),
+)
+
+#: Execution queues. Names are unique per company; the unique constraint, not a lookup, is what
+#: stops two racing creators. ``metadata`` is the ``{key: {key, type, value}}`` mapping clients
+#: read back whole (nobody filters on it), so it stays a document.
+queues = Table(
+    "queues",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("display_name", String(256)),
+    Column("created", DateTime, nullable=False),
+    Column("last_update", DateTime),
+    Column("metadata", Document, nullable=False),
+    UniqueConstraint("company", "name"),
+)
+
+#: Tags and system tags of queues, one row each (``kind`` "tags" or "system_tags"). A side table
+#: rather than a JSON list: get_all filters on tags, and the default-queue lookup (system tag
+#: "default") is then one indexed query, the same on both dialects.
+queue_tags = Table(
+    "queue_tags",
+    metadata,
+    Column("queue", ID, ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Column("company", ID, nullable=False),
+    Index(None, "company", "kind", "tag"),
+)
+
+#: Queue entries, ordered by ``position`` (gaps between positions leave room for moves). The
+#: primary key on ``task`` is what keeps a task in at most one queue; deleting a task or a queue
+#: removes its entries.
+queue_entries = Table(
+    "queue_entries",
+    metadata,
+    Column("task", ID, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("queue", ID, ForeignKey("queues.id", ondelete="CASCADE"), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("added", DateTime, nullable=False),
+    Index(None, "queue", "position"),
+)
+
+#: Queue samples for ``queues.get_queue_metrics``, written whenever a queue's entries change:
+#: ``timestamp`` in epoch milliseconds, the queue length and the entries' average wait (seconds)
+#: at that moment. Samples outlive their queue, as the reference's do.
+queue_metrics = Table(
+    "queue_metrics",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), nullable=False),
+    Column("queue", ID, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("queue_length", Integer, nullable=False),
+    Column("avg_waiting_time", Float, nullable=False),
+    Index(None, "company", "timestamp"),
+    Index(None, "queue", "timestamp"),
 )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from skiff.api.registry import Registry
-from skiff.api.services import auth, debug, models, projects, server, tasks, users
+from skiff.api.services import auth, debug, models, projects, queues, server, tasks, users
 
-SERVICES = (auth, users, server, debug, projects, tasks, models)
+SERVICES = (auth, users, server, debug, projects, tasks, models, queues)
 
 
 def build_registry() -> Registry:

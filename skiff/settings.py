@@ -59,6 +59,15 @@ class Settings:
     return_stack: bool = False
     threads: int = 16
     public_url: str | None = None
+    #: Run the background jobs (``skiff.jobs``) in this process; off for tests that must not be
+    #: disturbed. A job whose interval is 0 never runs.
+    jobs: bool = True
+    #: Non-responsive task watchdog (spec tasks-model §8): every ``watchdog_interval_sec``, stop
+    #: in_progress tasks not updated for ``watchdog_threshold_sec``.
+    watchdog_interval_sec: int = 900
+    watchdog_threshold_sec: int = 7200
+    #: How often expired workers and runtime properties are deleted (readers ignore them anyway).
+    worker_cleanup_interval_sec: int = 300
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -78,6 +87,10 @@ class Settings:
             return_stack=_env_bool("SKIFF_RETURN_STACK", False),
             threads=_env_int("SKIFF_THREADS", 16),
             public_url=os.environ.get("SKIFF_PUBLIC_URL") or None,
+            jobs=_env_bool("SKIFF_JOBS", True),
+            watchdog_interval_sec=_env_int("SKIFF_WATCHDOG_INTERVAL_SEC", 900),
+            watchdog_threshold_sec=_env_int("SKIFF_WATCHDOG_THRESHOLD_SEC", 7200),
+            worker_cleanup_interval_sec=_env_int("SKIFF_WORKER_CLEANUP_INTERVAL_SEC", 300),
         )
 
     @property
@@ -106,6 +119,10 @@ class Settings:
             "SKIFF_VALIDATE_RESPONSES": "1" if self.validate_responses else "0",
             "SKIFF_RETURN_STACK": "1" if self.return_stack else "0",
             "SKIFF_THREADS": str(self.threads),
+            "SKIFF_JOBS": "1" if self.jobs else "0",
+            "SKIFF_WATCHDOG_INTERVAL_SEC": str(self.watchdog_interval_sec),
+            "SKIFF_WATCHDOG_THRESHOLD_SEC": str(self.watchdog_threshold_sec),
+            "SKIFF_WORKER_CLEANUP_INTERVAL_SEC": str(self.worker_cleanup_interval_sec),
         }
         for key, value in (
             ("SKIFF_ACCESS_KEY", self.access_key),

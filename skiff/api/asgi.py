@@ -22,6 +22,7 @@ from skiff.api.openapi import openapi_document
 from skiff.api.validation import check_response, validate
 from skiff.domain.errors import ApiError, error, format_message
 from skiff.domain.versions import Version
+from skiff.jobs.runner import JobRunner
 
 log = logging.getLogger("skiff.api")
 
@@ -83,11 +84,14 @@ class SkiffAPI:
         await self._send(send, status, payload, _JSON_HEADERS)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
+        jobs = JobRunner(self.app.db, self.app.settings)  # background jobs (skiff.jobs)
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                jobs.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await jobs.stop()
                 self.app.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -276,3 +276,53 @@ queue_metrics = Table(
     Index(None, "company", "timestamp"),
     Index(None, "queue", "timestamp"),
 )
+
+#: Workers (clearml-agent daemons and ``execute`` runs). The reference keys a worker by company,
+#: user and worker id, so two users may run workers of the same name. A row is alive while
+#: ``expires_at`` (= ``last_activity`` + ``timeout``) is in the future; readers ignore the others
+#: and the stale-workers job deletes them. ``queues`` is the list of queue ids the worker listens
+#: to, ``queue`` the one its current ``task`` came from.
+workers = Table(
+    "workers",
+    metadata,
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("user", ID, primary_key=True),
+    Column("id", String(256), primary_key=True),
+    Column("ip", String(256)),
+    Column("register_time", DateTime, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("last_activity", DateTime, nullable=False),
+    Column("last_report", DateTime),
+    Column("expires_at", DateTime, nullable=False),
+    Column("queue", ID),
+    Column("queues", Document, nullable=False),
+    Column("task", ID),
+    Column("project", ID),
+    Column("tags", Document, nullable=False),
+    Column("system_tags", Document, nullable=False),
+    Index(None, "expires_at"),
+)
+
+#: Key/value properties a worker publishes about itself (e.g. the agent's dynamic GPU pool);
+#: ``expires_at`` NULL means no expiry. Keyed like ``workers`` but independent of its rows.
+worker_runtime_properties = Table(
+    "worker_runtime_properties",
+    metadata,
+    Column("company", ID, ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("user", ID, primary_key=True),
+    Column("worker", String(256), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("expires_at", DateTime),
+    Index(None, "expires_at"),
+)
+
+#: Leases for background jobs: a process may run job ``name`` only after claiming the row with a
+#: compare-and-set on ``expires_at`` (see ``skiff.jobs``).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)

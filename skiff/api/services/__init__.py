@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from skiff.api.registry import Registry
-from skiff.api.services import auth, debug, models, projects, queues, server, tasks, users
+from skiff.api.services import auth, debug, models, projects, queues, server, tasks, users, workers
 
-SERVICES = (auth, users, server, debug, projects, tasks, models, queues)
+SERVICES = (auth, users, server, debug, projects, tasks, models, queues, workers)
 
 
 def build_registry() -> Registry:

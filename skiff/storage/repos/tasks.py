@@ -179,6 +179,17 @@ def mark_children_orphaned(conn: Connection, parent: str, marker: str, when: dat
     ).rowcount
 
 
+def not_updated_since(conn: Connection, status: str, before: datetime) -> list[tuple[str, str]]:
+    """``(id, company)`` of the tasks of every company in ``status`` whose ``last_update`` is older
+    than ``before`` (tasks never updated are left out), oldest first. For the watchdog (§8)."""
+    query = (
+        select(tasks.c.id, tasks.c.company)
+        .where(tasks.c.status == status, tasks.c.last_update < before)
+        .order_by(tasks.c.last_update, tasks.c.id)
+    )
+    return [(row.id, row.company) for row in conn.execute(query)]
+
+
 def count_tasks(conn: Connection, companies: Sequence[str]) -> int:
     return conn.execute(select(func.count()).select_from(tasks).where(tasks.c.company.in_(list(companies)))).scalar_one()
 

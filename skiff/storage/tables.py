@@ -326,3 +326,61 @@ leases = Table(
     Column("holder", String(256), nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
+
+#: Event ids: SQLite needs INTEGER PRIMARY KEY (the rowid) to autoincrement.
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Scalar points, one row each, read per task by (metric, variant, iter). No foreign key: rows are
+#: appended in bulk and removed explicitly with their task (``task`` may also be a model id).
+scalar_events = Table(
+    "scalar_events",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("task", ID, nullable=False),
+    Column("metric", String(255), nullable=False),
+    Column("variant", String(255), nullable=False),
+    Column("iter", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+    Index(None, "task", "metric", "variant", "iter"),
+)
+
+#: Logs, plots, debug images and vectors: the type-specific part is in ``payload``.
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("task", ID, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("iter", BigInteger),
+    Column("metric", String(255), nullable=False),
+    Column("variant", String(255), nullable=False),
+    Column("payload", Document, nullable=False),
+    Index(None, "task", "type", "timestamp"),
+)
+
+#: The running summary of each scalar series of a task (what ``last_metrics`` shows), also the
+#: index for ordering and filtering tasks by ``last_metrics.<md5>.<md5>.<field>``.
+task_metrics = Table(
+    "task_metrics",
+    metadata,
+    Column("task", ID, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("metric_hash", String(32), primary_key=True),
+    Column("variant_hash", String(32), primary_key=True),
+    Column("company", ID, nullable=False),
+    Column("metric", String(255), nullable=False),
+    Column("variant", String(255), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("iter", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("min_value", Float, nullable=False),
+    Column("min_value_iteration", BigInteger, nullable=False),
+    Column("max_value", Float, nullable=False),
+    Column("max_value_iteration", BigInteger, nullable=False),
+    Column("first_value", Float, nullable=False),
+    Column("first_value_iteration", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
+    Index(None, "company", "metric_hash", "variant_hash", "value"),
+)

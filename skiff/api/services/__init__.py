@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from skiff.api.registry import Registry
-from skiff.api.services import auth, debug, models, projects, queues, server, tasks, users, workers
+from skiff.api.services import auth, debug, events, models, projects, queues, server, tasks, users, workers
 
-SERVICES = (auth, users, server, debug, projects, tasks, models, queues, workers)
+SERVICES = (auth, users, server, debug, projects, tasks, models, queues, workers, events)
 
 
 def build_registry() -> Registry:

@@ -1,0 +1,190 @@
+"""events.*: ingest (json-lines batches), last_metrics / last_iteration folding, and the reads
+the SDK makes (spec clients §3(c), issue 6)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+import pytest
+
+from skiff.ops import accounts
+from tests.support import Api
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def new_task(api: Api, **fields: Any) -> str:
+    return api("tasks.create", {"name": "events task", "type": "training", **fields})["id"]
+
+
+def send(api: Api, events: list[dict[str, Any]], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    body = b"\n".join(orjson.dumps({"method": "get", **e}) for e in events)
+    return api("events.add_batch", content=body, headers={"Content-Type": "application/json-lines", **(headers or {})})
+
+
+def scalar(task: str, metric: str, variant: str, iteration: int, value: float, ts: int | None = None) -> dict[str, Any]:
+    event = {"type": "training_stats_scalar", "task": task, "metric": metric, "variant": variant, "iter": iteration, "value": value}
+    if ts is not None:
+        event["timestamp"] = ts
+    return event
+
+
+def test_scalars_fold_into_last_metrics(api: Api) -> None:
+    task = new_task(api)
+    reply = send(api, [scalar(task, "loss", "train", i, v, 1000 + i) for i, v in enumerate([3.0, 1.0, 2.0])])
+    assert reply == {"added": 3, "errors": 0, "errors_info": {}}
+    send(api, [scalar(task, "loss", "train", 3, 5.0, 2000)])
+    doc = api("tasks.get_by_id", {"task": task})["task"]
+    summary = doc["last_metrics"][md5("loss")][md5("train")]
+    assert summary["metric"] == "loss" and summary["variant"] == "train"
+    assert summary["value"] == 5.0
+    assert (summary["min_value"], summary["min_value_iteration"]) == (1.0, 1)
+    assert (summary["max_value"], summary["max_value_iteration"]) == (5.0, 3)
+    assert (summary["first_value"], summary["first_value_iteration"]) == (3.0, 0)
+    assert summary["count"] == 4 and summary["mean_value"] == 2.75
+    assert doc["last_iteration"] == 3
+    assert doc["metric_stats"][md5("loss")]["event_stats_by_type"]["training_stats_scalar"]["last_update"] == 2000
+
+
+def test_single_values_and_monitor_metrics_do_not_move_last_iteration(api: Api) -> None:
+    task = new_task(api)
+    send(api, [scalar(task, "m", "v", 5, 1.0), scalar(task, "Summary", "acc", -(2**31), 0.9),
+               scalar(task, ":monitor:machine", "cpu", 999, 50.0)])  # fmt: skip
+    assert api("tasks.get_by_id", {"task": task})["task"]["last_iteration"] == 5
+    values = api("events.get_task_single_value_metrics", {"tasks": [task]})["tasks"]
+    assert values[0]["task"] == task
+    assert [(v["metric"], v["variant"], v["value"]) for v in values[0]["values"]] == [("Summary", "acc", 0.9)]
+
+
+def test_bad_events_are_counted_not_fatal(api: Api, client, db) -> None:  # type: ignore[no-untyped-def]
+    task = new_task(api)
+    company = accounts.create_company(db, "events other")
+    other = accounts.add_user(db, company, "x", role="admin")
+    foreign = Api(client, key=other.access_key, secret=other.secret_key)("tasks.create", {"name": "foreign", "type": "training"})["id"]
+    reply = send(api, [
+        scalar(task, "ok", "v", 1, 1.0),
+        {"type": "training_stats_scalar", "task": task, "metric": "m", "variant": "v", "value": "NaN-string"},
+        {"type": "nonsense", "task": task},
+        {"type": "log", "task": "no-such-task", "msg": "x"},
+        {"type": "log", "task": foreign, "msg": "x"},
+    ])  # fmt: skip
+    assert reply["added"] == 1
+    assert reply["errors"] == 4
+    assert sum(reply["errors_info"].values()) == 4
+    assert api.call("events.add_batch", content=b"", headers={"Content-Type": "application/json-lines"}).code == (400, 17)
+
+
+def test_console_log_round_trip(api: Api) -> None:
+    task = new_task(api)
+    send(api, [{"type": "log", "task": task, "level": "info", "msg": f"line {i}", "worker": "w", "timestamp": 1000 + i} for i in range(5)])
+    latest = api("events.get_task_log", {"task": task, "batch_size": 2})
+    assert [e["msg"] for e in latest["events"]] == ["line 4", "line 3"]
+    assert latest["returned"] == 2 and latest["total"] == 5
+    asc = api("events.get_task_log", {"task": task, "batch_size": 2, "order": "asc"})
+    assert [e["msg"] for e in asc["events"]] == ["line 3", "line 4"]  # the SDK's get_reported_console_output
+    earlier = api("events.get_task_log", {"task": task, "batch_size": 10, "from_timestamp": 1003})
+    assert [e["msg"] for e in earlier["events"]] == ["line 2", "line 1", "line 0"]
+    forward = api("events.get_task_log", {"task": task, "batch_size": 2, "navigate_earlier": False})
+    assert [e["msg"] for e in forward["events"]] == ["line 0", "line 1"]
+    event = forward["events"][0]
+    assert event["type"] == "log" and event["task"] == task and event["level"] == "info" and event["worker"] == "w"
+    assert event["@timestamp"].startswith("1970-01-01T00:00:01")
+
+
+def test_worker_header_fills_missing_worker(api: Api) -> None:
+    task = new_task(api)
+    send(api, [{"type": "log", "task": task, "msg": "hi"}], headers={"X-ClearML-Worker": "host-1"})
+    assert api("events.get_task_log", {"task": task})["events"][0]["worker"] == "host-1"
+
+
+def test_scalar_histogram(api: Api) -> None:
+    task = new_task(api)
+    send(api, [scalar(task, "loss", "train", i, float(i)) for i in range(10)] + [scalar(task, "acc", "val", 0, 0.5)])
+    got = api("events.scalar_metrics_iter_histogram", {"task": task, "key": "iter"})
+    assert got["loss"]["train"] == {"name": "train", "x": list(range(10)), "y": [float(i) for i in range(10)]}
+    assert got["acc"]["val"]["y"] == [0.5]
+    sampled = api("events.scalar_metrics_iter_histogram", {"task": task, "samples": 5})["loss"]["train"]
+    assert len(sampled["x"]) == 5
+    assert sampled["x"] == [0, 2, 4, 6, 8] and sampled["y"] == [0.5, 2.5, 4.5, 6.5, 8.5]
+    only = api("events.scalar_metrics_iter_histogram", {"task": task, "metrics": [{"metric": "acc"}]})
+    assert list(only) == ["acc"]
+    iso = api("events.scalar_metrics_iter_histogram", {"task": task, "key": "iso_time"})["acc"]["val"]["x"][0]
+    assert iso.endswith("+00:00")
+    assert api("events.get_scalar_metrics_and_variants", {"task": task})["metrics"] == {
+        "acc": {"val": {"name": "val"}}, "loss": {"train": {"name": "train"}}
+    }
+
+
+def test_get_task_events_scrolls_through_everything(api: Api) -> None:
+    task = new_task(api)
+    send(api, [scalar(task, "m", "v", i, float(i)) for i in range(5)] + [{"type": "log", "task": task, "msg": str(i)} for i in range(4)])
+    seen: list[dict[str, Any]] = []
+    scroll = None
+    for _ in range(10):
+        page = api("events.get_task_events", {"task": task, "batch_size": 4, "scroll_id": scroll})
+        if not page["events"]:
+            break
+        seen += page["events"]
+        scroll = page["scroll_id"]
+        assert page["total"] == 9
+    assert len(seen) == 9
+    assert [e["type"] for e in seen].count("log") == 4
+    logs = api("events.get_task_events", {"task": task, "event_type": "log"})
+    assert logs["returned"] == 4
+    assert api.call("events.get_task_events", {"task": task, "scroll_id": "garbage"}).code == (400, 1104)
+    assert api("events.get_task_metrics", {"tasks": [task], "event_type": "training_stats_scalar"})["metrics"] == [
+        {"task": task, "metrics": ["m"]}
+    ]
+
+
+def test_plots(api: Api) -> None:
+    task = new_task(api)
+    send(api, [{"type": "plot", "task": task, "metric": "p", "variant": "v", "iter": i, "plot_str": "{}"} for i in range(3)])
+    plots = api("events.get_task_plots", {"task": task, "iters": 1})["plots"]
+    assert [p["iter"] for p in plots] == [2]
+    assert plots[0]["plot_str"] == "{}"
+
+
+def test_reads_refuse_unknown_tasks(api: Api) -> None:
+    for endpoint in ("events.get_task_log", "events.scalar_metrics_iter_histogram", "events.get_task_events"):
+        assert api.call(endpoint, {"task": "nope"}).code == (400, 101)
+
+
+def test_delete_for_task_and_reset_clear_events(api: Api) -> None:
+    task = new_task(api)
+    send(api, [scalar(task, "m", "v", 1, 1.0), {"type": "log", "task": task, "msg": "x"}])
+    assert api("events.delete_for_task", {"task": task}) == {"deleted": 2}
+    doc = api("tasks.get_by_id", {"task": task})["task"]
+    assert doc["last_metrics"] == {} and doc["last_iteration"] == 0
+    assert api("events.get_task_log", {"task": task})["total"] == 0
+
+
+def test_published_tasks_are_locked(api: Api) -> None:
+    task = new_task(api)
+    api("tasks.edit", {"task": task, "status": "published", "force": True})
+    reply = send(api, [scalar(task, "m", "v", 1, 1.0)])
+    assert reply["added"] == 0 and reply["errors"] == 1
+    assert send(api, [{**scalar(task, "m", "v", 1, 1.0), "allow_locked": True}])["added"] == 1
+
+
+def test_events_of_a_running_task_refresh_it(api: Api) -> None:
+    task = new_task(api)
+    api("tasks.started", {"task": task})
+    before = api("tasks.get_by_id", {"task": task})["task"]["last_update"]
+    send(api, [scalar(task, "m", "v", 1, 1.0)])
+    after = api("tasks.get_by_id", {"task": task})["task"]
+    assert after["last_update"] >= before
+    assert "active_duration" in after
+
+
+@pytest.mark.parametrize("n", [10_000])
+def test_a_batch_of_10k_events_lands_in_one_call(api: Api, n: int) -> None:
+    task = new_task(api)
+    reply = send(api, [scalar(task, "m", f"v{i % 10}", i // 10, float(i)) for i in range(n)])
+    assert reply["added"] == n
+    histogram = api("events.scalar_metrics_iter_histogram", {"task": task, "samples": 0})["m"]
+    assert sum(len(series["x"]) for series in histogram.values()) == n

@@ -59,3 +59,73 @@ def apply_status(doc: dict[str, Any], fields: dict[str, Any]) -> None:
     doc.update(fields)
     if fields["status"] == "queued":
         doc["system_tags"] = [t for t in doc.get("system_tags") or [] if t != "development"]
+
+
+#: The status endpoints and the status each one moves a task to (spec §3.3).
+ACTIONS: dict[str, str] = {
+    "tasks.started": "in_progress",
+    "tasks.stopped": "stopped",
+    "tasks.completed": "completed",
+    "tasks.failed": "failed",
+    "tasks.close": "closed",
+    "tasks.publish": "published",
+    "tasks.enqueue": "queued",
+    "tasks.reset": "created",
+    "tasks.stop": "stopped",
+}
+
+_ORDER = ("created", "queued", "in_progress", "stopped", "publishing", "published", "closed", "failed", "completed")
+
+
+def allowed(current: str, action: str) -> bool:
+    """May ``action`` run on a task in ``current`` without force?"""
+    target = ACTIONS[action]
+    if action == "tasks.publish" and current == "published":
+        return False
+    if action == "tasks.reset":
+        return current != "published" and target in ALLOWED.get(current, frozenset())
+    return target in ALLOWED.get(current, frozenset())
+
+
+def render_markdown() -> str:
+    """The STATUS section of the docs, generated from ``ALLOWED`` and ``ACTIONS``."""
+    lines = [
+        "# Task status machine",
+        "",
+        "Generated from `skiff/domain/task_status.py` (`python -m skiff.domain.task_status > docs/STATUS.md`);",
+        "a test fails when this file and the table differ.",
+        "",
+        "## Transitions without `force`",
+        "",
+        "Rows: current status; columns: new status. ✓ allowed, · refused with 400/110",
+        "`Invalid task status (Invalid status change): current_status=<a>, new_status=<b>`.",
+        "`force: true` allows any change. Leaving `unknown` without force is 500/1.",
+        "",
+        "| from \\ to | " + " | ".join(_ORDER) + " |",
+        "|---|" + "---|" * len(_ORDER),
+    ]
+    for current in _ORDER:
+        marks = ["=" if new == current else ("✓" if new in ALLOWED[current] else "·") for new in _ORDER]
+        lines.append(f"| {current} | " + " | ".join(marks) + " |")
+    lines += [
+        "",
+        "## Endpoints",
+        "",
+        "| endpoint | moves to | allowed from without force |",
+        "|---|---|---|",
+    ]
+    for action, target in ACTIONS.items():
+        sources = ", ".join(s for s in _ORDER if allowed(s, action))
+        lines.append(f"| `{action}` | {target} | {sources} |")
+    lines += [
+        "",
+        "`tasks.stop` on a task a live worker runs keeps it `in_progress` with status_message",
+        "`stopping` (the worker then calls `tasks.stopped`). `tasks.dequeue`, `tasks.archive` and",
+        "`tasks.delete` change status with force. `tasks.edit` with `status` bypasses the machine.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_markdown(), end="")

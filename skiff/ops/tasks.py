@@ -478,3 +478,13 @@ def list_tasks(db: Database, caller: Identity, request: dict[str, Any]) -> tuple
             return repo.find_tasks(conn, visible(caller), query, projects=projects), query.projection
         except repo.UnsupportedField as exc:
             raise error("invalid_fields", "ordering by this field is not supported", field=str(exc)) from None
+
+
+def validate_existing(db: Database, caller: Identity, task: str) -> None:
+    """``enqueue_many(validate_tasks=true)``: a stored task's parent, project and input models
+    are checked as create checks them."""
+    with db.read() as conn:
+        doc = repo.get_task(conn, visible(caller), task)
+        if doc is None:
+            raise error("invalid_task_id", id=task, company=caller.company)
+        check_references(conn, caller, doc, input_models=True)

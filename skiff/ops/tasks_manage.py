@@ -28,6 +28,8 @@ from skiff.ops.tasks import (
 )
 from skiff.storage.engine import Database
 from skiff.storage.repos import projects as projects_repo
+from skiff.storage.repos import events as events_repo
+from skiff.storage.repos import queues as queues_repo
 from skiff.storage.repos import tasks as repo
 
 ARCHIVED = "archived"
@@ -210,6 +212,9 @@ def delete_task(
         )
         urls = _urls(doc)
         urls["model_urls"] = cleanup.model_urls
+        # B5 leaves nothing to change on a task about to go: its queue entry and events go with it
+        queues_repo.remove_task_entries(conn, caller.company, task, now)
+        events_repo.delete_for_task(conn, task)
         repo.delete_task(conn, task)
         touch_projects(conn, caller.company, [doc.get("project")], now)
     return {
@@ -225,6 +230,7 @@ def delete_task(
 def _archive_one(conn: Connection, caller: Identity, doc: dict[str, Any], reason: str, message: str, now: datetime) -> None:
     new = copy.deepcopy(doc)
     status = doc.get("status", "created")
+    queues_repo.remove_task_entries(conn, caller.company, doc["id"], now)
     if status in ("queued", "in_progress"):
         # leave the queue / stop the run (forced), as the reference's dequeue step does
         target = "stopped" if status == "in_progress" else (doc.get("enqueue_status") or "created")

@@ -375,3 +375,100 @@ class StartedResponse(StatusChangeResponse):
 
 class CompletedResponse(StatusChangeResponse):
     published: int
+
+
+class EnqueueRequest(RequestModel):
+    task: str
+    queue: str | None = None
+    queue_name: str | None = None
+    status_reason: str = ""
+    status_message: str = ""
+    verify_watched_queue: bool = False
+    update_execution_queue: bool = True
+    force: bool = False
+
+
+class EnqueueResponse(StatusChangeResponse):
+    queued: int
+    queue_watched: bool | None = None
+
+
+class EnqueueManyRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    queue: str | None = None
+    queue_name: str | None = None
+    status_reason: str = ""
+    status_message: str = ""
+    verify_watched_queue: bool = False
+    validate_tasks: bool = False
+
+
+class EnqueueManyResponse(BatchResponse):
+    queue_watched: bool | None = None
+
+
+class DequeueRequest(RequestModel):
+    task: str
+    status_reason: str = ""
+    status_message: str = ""
+    remove_from_all_queues: bool = False
+    new_status: str | None = None
+
+
+class DequeueResponse(StatusChangeResponse):
+    dequeued: int
+
+
+class DequeueManyRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    status_reason: str = ""
+    status_message: str = ""
+    remove_from_all_queues: bool = False
+    new_status: str | None = None
+
+
+class StopRequest(RequestModel):
+    task: str
+    force: bool = False
+    status_reason: str = ""
+    status_message: str = ""
+    include_pipeline_steps: bool = False
+
+
+class ManyStatusRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    force: bool = False
+    status_reason: str = ""
+    status_message: str = ""
+    include_pipeline_steps: bool = False
+
+
+class PublishManyRequest(ManyStatusRequest):
+    publish_model: bool = True
+
+
+class ResetRequest(RequestModel):
+    task: str
+    force: bool = False
+    clear_all: bool = False
+    return_file_urls: bool = False
+    delete_output_models: bool = True
+    delete_external_artifacts: bool = True
+    status_reason: str = ""
+    status_message: str = ""
+
+
+class ResetResponse(StatusChangeResponse):
+    dequeued: dict[str, Any]
+    events: dict[str, Any]
+    deleted_models: int
+    urls: dict[str, Any]
+
+
+class ResetManyRequest(RequestModel):
+    ids: list[str] = Field(min_length=1)
+    force: bool = False
+    clear_all: bool = False
+    return_file_urls: bool = False
+    delete_output_models: bool = True
+    delete_external_artifacts: bool = True

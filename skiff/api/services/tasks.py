@@ -301,3 +301,113 @@ def ping(call: Call, req: s.TaskRequest) -> dict:
     """Keep a running task alive (refreshes last_update)."""
     lifecycle.ping(call.db, call.user, req.task)
     return {}
+
+
+@endpoints.add("publish_many", request=s.PublishManyRequest, response=s.BatchResponse, min_version="2.13")
+def publish_many(call: Call, req: s.PublishManyRequest) -> dict:
+    """tasks.publish for each id."""
+    return run_batch(
+        req.ids,
+        lambda t: lifecycle.publish_task(
+            call.db, call.user, t, force=req.force, reason=req.status_reason, message=req.status_message,
+            publish_model=req.publish_model,
+        ),
+    )  # fmt: skip
+
+
+@endpoints.add("stop", request=s.StopRequest, response=s.StatusChangeResponse)
+def stop(call: Call, req: s.StopRequest) -> dict:
+    """Stop a task: at once when it is queued, a development run or not run by a live worker;
+    otherwise ask its worker (status_message "stopping")."""
+    return lifecycle.stop(call.db, call.user, req.task, force=req.force, reason=req.status_reason)
+
+
+@endpoints.add("stop_many", request=s.ManyStatusRequest, response=s.BatchResponse, min_version="2.13")
+def stop_many(call: Call, req: s.ManyStatusRequest) -> dict:
+    """tasks.stop for each id."""
+    return run_batch(req.ids, lambda t: lifecycle.stop(call.db, call.user, t, force=req.force, reason=req.status_reason))
+
+
+def _enqueue_args(req: s.EnqueueRequest | s.EnqueueManyRequest) -> dict[str, Any]:
+    return {
+        "queue": req.queue,
+        "queue_name": req.queue_name,
+        "reason": req.status_reason,
+        "message": req.status_message,
+        "verify_watched_queue": req.verify_watched_queue,
+    }
+
+
+@endpoints.add("enqueue", request=s.EnqueueRequest, response=s.EnqueueResponse)
+def enqueue(call: Call, req: s.EnqueueRequest) -> dict:
+    """Put a task on a queue (by id, by name with creation, or the default queue)."""
+    return lifecycle.enqueue(
+        call.db, call.user, req.task, force=req.force, update_execution_queue=req.update_execution_queue,
+        **_enqueue_args(req),
+    )  # fmt: skip
+
+
+@endpoints.add("enqueue_many", request=s.EnqueueManyRequest, response=s.EnqueueManyResponse, min_version="2.13")
+def enqueue_many(call: Call, req: s.EnqueueManyRequest) -> dict:
+    """tasks.enqueue for each id; ``queue_watched`` for the first queued one."""
+    watched: list[bool] = []
+
+    def one(task: str) -> dict[str, Any]:
+        if req.validate_tasks:
+            ops.validate_existing(call.db, call.user, task)
+        result = lifecycle.enqueue(call.db, call.user, task, force=False, **_enqueue_args(req))
+        if "queue_watched" in result:
+            watched.append(result.pop("queue_watched"))
+        return {"queued": True, **{k: v for k, v in result.items() if k != "queued"}}
+
+    batch: dict[str, Any] = run_batch(req.ids, one)
+    if req.verify_watched_queue and watched:
+        batch["queue_watched"] = watched[0]
+    return batch
+
+
+@endpoints.add("dequeue", request=s.DequeueRequest, response=s.DequeueResponse)
+def dequeue(call: Call, req: s.DequeueRequest) -> dict:
+    """Take a task off its queue (back to its previous status); never fails on status."""
+    return lifecycle.dequeue(
+        call.db, call.user, req.task, reason=req.status_reason, message=req.status_message,
+        remove_from_all_queues=req.remove_from_all_queues, new_status=req.new_status,
+    )  # fmt: skip
+
+
+@endpoints.add("dequeue_many", request=s.DequeueManyRequest, response=s.BatchResponse, min_version="2.13")
+def dequeue_many(call: Call, req: s.DequeueManyRequest) -> dict:
+    """tasks.dequeue for each id."""
+
+    def one(task: str) -> dict[str, Any]:
+        result = lifecycle.dequeue(
+            call.db, call.user, task, reason=req.status_reason, message=req.status_message,
+            remove_from_all_queues=req.remove_from_all_queues, new_status=req.new_status,
+        )  # fmt: skip
+        return {**result, "dequeued": True}
+
+    return run_batch(req.ids, one)
+
+
+@endpoints.add("reset", request=s.ResetRequest, response=s.ResetResponse)
+def reset(call: Call, req: s.ResetRequest) -> dict:
+    """Return a task to a fresh draft: status created, no run results, events deleted."""
+    return lifecycle.reset(
+        call.db, call.user, req.task, force=req.force, clear_all=req.clear_all,
+        return_file_urls=req.return_file_urls, delete_output_models=req.delete_output_models,
+    )  # fmt: skip
+
+
+@endpoints.add("reset_many", request=s.ResetManyRequest, response=s.BatchResponse, min_version="2.13")
+def reset_many(call: Call, req: s.ResetManyRequest) -> dict:
+    """tasks.reset for each id."""
+
+    def one(task: str) -> dict[str, Any]:
+        result = lifecycle.reset(
+            call.db, call.user, task, force=req.force, clear_all=req.clear_all,
+            return_file_urls=req.return_file_urls, delete_output_models=req.delete_output_models,
+        )  # fmt: skip
+        result.pop("events")
+        return {**result, "dequeued": bool(result["dequeued"])}
+
+    return run_batch(req.ids, one)

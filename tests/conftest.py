@@ -19,7 +19,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("skiff-data")
-    return Settings(data_dir=data_dir, db_url=new_database_url(data_dir), validate_responses=True)
+    # background jobs are exercised by their own tests (tests/unit/test_jobs.py) with injected time
+    return Settings(data_dir=data_dir, db_url=new_database_url(data_dir), validate_responses=True, jobs=False)
 
 
 @pytest.fixture(scope="session")

@@ -665,6 +665,10 @@ def test_hyperparams_round_trip_through_edit_hyper_params(api: Api, items: list[
     expected = _expected_hyperparams(items)
     assert get(api, task)["hyperparams"] == expected
     assert params_of(api, task) == _flat(expected)
+    # … and a clone carries them unchanged
+    clone = api("tasks.clone", {"task": task})["id"]
+    assert get(api, clone)["hyperparams"] == expected
+    assert params_of(api, clone) == _flat(expected)
 
 
 @PROPERTY_SETTINGS
@@ -719,6 +723,8 @@ def test_configuration_round_trip(api: Api, items: list[dict[str, str]], data: s
     assert api("tasks.edit_configuration", {"task": task, "configuration": items, "replace_configuration": True}) == {"updated": 1}
     expected = {item["name"]: item for item in items}  # a later item of the same name wins
     assert get(api, task)["configuration"] == expected
+    clone = api("tasks.clone", {"task": task})["id"]
+    assert get(api, clone)["configuration"] == expected
     assert configs_of(api, task) == [expected[n] for n in sorted(expected)]
     assert config_names(api, task, skip_empty=False) == sorted(expected)
     assert config_names(api, task) == sorted(n for n, item in expected.items() if item["value"] != "")

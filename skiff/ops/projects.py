@@ -312,15 +312,16 @@ def delete_project(
                 raise error("project_has_tasks", "use force=true", id=project)
             if contents.non_archived_models:
                 raise error("project_has_models", "use force=true", id=project)
+        deleted_tasks = 0
+        task_urls: dict[str, list[str]] = {"model_urls": [], "artifact_urls": [], "event_urls": []}
         if delete_contents:
-            if contents.tasks or contents.reports:
-                # Deleting tasks means their events, output models and children too: that is
-                # the tasks use case's job, not wired here yet. Refuse rather than half-delete.
-                raise error(
-                    "not_implemented", "deleting a project's tasks (delete_contents)", id=project
-                )
+            # tasks first (their models, events, queue entries and children's parents with them)
+            from skiff.ops.tasks_manage import remove_project_tasks  # tasks_manage imports this module
+
+            deleted_tasks, task_urls = remove_project_tasks(conn, caller, subtree, clock.now())
             disassociated = 0
             deleted_models, model_urls = models_repo.delete_in_projects(conn, caller.company, subtree)
+            model_urls = task_urls["model_urls"] + model_urls
         else:
             disassociated = repo.detach_tasks(conn, caller.company, subtree)
             models_repo.detach_from_projects(conn, caller.company, subtree)
@@ -329,7 +330,11 @@ def delete_project(
             "deleted": repo.delete_projects(conn, caller.company, subtree),
             "disassociated_tasks": disassociated,
             "deleted_models": deleted_models,
-            "deleted_tasks": 0,
-            "urls": {"model_urls": model_urls, "event_urls": [], "artifact_urls": []} if delete_contents else None,
+            "deleted_tasks": deleted_tasks,
+            "urls": (
+                {"model_urls": model_urls, "event_urls": [], "artifact_urls": task_urls["artifact_urls"]}
+                if delete_contents
+                else None
+            ),
         }
     return result

@@ -180,6 +180,44 @@ def _urls(doc: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
+def remove_task(
+    conn: Connection, caller: Identity, doc: dict[str, Any], *, force: bool, delete_output_models: bool, now: datetime
+) -> dict[str, Any]:
+    """Delete one task inside the caller's transaction (spec §5.9 after B1): the status rule, B6
+    for children and models, its queue entry and events; returns the response fields with the
+    task's urls."""
+    task = doc["id"]
+    status = doc.get("status", "created")
+    if status != "created" and ARCHIVED not in (doc.get("system_tags") or []) and not force:
+        raise error(
+            "task_cannot_be_deleted", "due to status, use force=True", task=task, expected="created", current=status
+        )
+    if not force:
+        published_children = repo.children(conn, task, status="published")
+        if published_children:
+            raise error(
+                "task_cannot_be_deleted", "has children, use force=True", task=task, children=len(published_children)
+            )
+    # the task's models (B6 steps 2-5, 7, 8): published ones refuse without force
+    cleanup = models_ops.cleanup_task_models(
+        conn, caller, doc, force=force, delete_output_models=delete_output_models, deleting=True, now=now
+    )
+    updated_children = repo.mark_children_orphaned(conn, task, f"{docs.DELETED_PARENT_PREFIX}{task}", now, caller.user)
+    urls = _urls(doc)
+    urls["model_urls"] = cleanup.model_urls
+    # B5 leaves nothing to change on a task about to go: its queue entry and events go with it
+    queues_repo.remove_task_entries(conn, caller.company, task, now)
+    events_repo.delete_for_task(conn, task)
+    repo.delete_task(conn, task)
+    return {
+        "deleted": True,
+        "updated_children": updated_children,
+        "updated_models": cleanup.updated_models,
+        "deleted_models": cleanup.deleted_models,
+        "urls": urls,
+    }
+
+
 def delete_task(
     db: Database,
     caller: Identity,
@@ -192,38 +230,23 @@ def delete_task(
     now = clock.now()
     with db.write() as conn:
         doc = load_for_write(conn, caller, task)
-        status = doc.get("status", "created")
-        if status != "created" and ARCHIVED not in (doc.get("system_tags") or []) and not force:
-            raise error(
-                "task_cannot_be_deleted", "due to status, use force=True", task=task, expected="created", current=status
-            )
-        if not force:
-            published_children = repo.children(conn, task, status="published")
-            if published_children:
-                raise error(
-                    "task_cannot_be_deleted", "has children, use force=True", task=task, children=len(published_children)
-                )
-        # the task's models (B6 steps 2-5, 7, 8): published ones refuse without force
-        cleanup = models_ops.cleanup_task_models(
-            conn, caller, doc, force=force, delete_output_models=delete_output_models, deleting=True, now=now
-        )
-        updated_children = repo.mark_children_orphaned(
-            conn, task, f"{docs.DELETED_PARENT_PREFIX}{task}", now, caller.user
-        )
-        urls = _urls(doc)
-        urls["model_urls"] = cleanup.model_urls
-        # B5 leaves nothing to change on a task about to go: its queue entry and events go with it
-        queues_repo.remove_task_entries(conn, caller.company, task, now)
-        events_repo.delete_for_task(conn, task)
-        repo.delete_task(conn, task)
+        result = remove_task(conn, caller, doc, force=force, delete_output_models=delete_output_models, now=now)
         touch_projects(conn, caller.company, [doc.get("project")], now)
-    return {
-        "deleted": True,
-        "updated_children": updated_children,
-        "updated_models": cleanup.updated_models,
-        "deleted_models": cleanup.deleted_models,
-        "urls": urls if return_file_urls else None,
-    }
+    if not return_file_urls:
+        result["urls"] = None
+    return result
+
+
+def remove_project_tasks(conn: Connection, caller: Identity, projects: list[str], now: datetime) -> tuple[int, dict[str, list[str]]]:
+    """``projects.delete`` with ``delete_contents``: delete every task of the projects (forced, as
+    the reference does), inside the caller's transaction. Returns (count, merged urls)."""
+    urls: dict[str, list[str]] = {"model_urls": [], "artifact_urls": [], "event_urls": []}
+    found = repo.get_tasks(conn, [caller.company], repo.ids_in_projects(conn, caller.company, projects), for_update=True)
+    for doc in found.values():
+        result = remove_task(conn, caller, doc, force=True, delete_output_models=True, now=now)
+        for key in urls:
+            urls[key] += result["urls"][key]
+    return len(found), urls
 
 
 # archive / unarchive -------------------------------------------------------------------------------

@@ -519,15 +519,28 @@ def test_tasks_in_the_subtree_are_counted_and_need_force(api: Api) -> None:
     reply = api.call("projects.delete", {"project": root})
     assert reply.code == (400, 402)
     assert reply.msg == f"Project has associated tasks (use force=true): id={root}"
-    # deleting the tasks themselves is not wired yet: refused, nothing changes
-    reply = api.call("projects.delete", {"project": root, "force": True, "delete_contents": True})
-    assert reply.code == (500, 9999)
-    assert get(api, sub)["name"] == "busy/sub"
-
     result = api("projects.delete", {"project": root, "force": True})
     assert result == {"deleted": 2, "disassociated_tasks": 3, "deleted_models": 0, "deleted_tasks": 0, "urls": None}
     for task in (active, archived, report):
         assert "project" not in api("tasks.get_by_id", {"task": task})["task"]
+
+
+def test_delete_contents_deletes_the_subtrees_tasks(api: Api) -> None:
+    sub = create(api, "doomed/sub")
+    root = by_name(api, "doomed")["id"]
+    first = new_task(api, "doomed task", sub)
+    second = new_task(api, "doomed root task", root)
+    child = new_task(api, "child elsewhere", None, parent=first)
+    api("tasks.add_or_update_artifacts", {"task": first, "artifacts": [{"key": "o", "type": "t", "uri": "s3://o"}]})
+    api("tasks.enqueue", {"task": second, "queue_name": "doomed queue"})
+    result = api("projects.delete", {"project": root, "force": True, "delete_contents": True})
+    assert result["deleted"] == 2 and result["deleted_tasks"] == 2
+    assert result["urls"]["artifact_urls"] == ["s3://o"]
+    for task in (first, second):
+        assert api.call("tasks.get_by_id", {"task": task}).code == (400, 101)
+    assert api("tasks.get_by_id", {"task": child})["task"]["parent"] == f"__DELETED__{first}"
+    queue = api("queues.get_all", {"name": "^doomed queue$"})["queues"][0]["id"]
+    assert api("queues.get_num_entries", {"queue": queue})["num"] == 0
 
 
 def test_archived_tasks_do_not_need_force(api: Api) -> None:

@@ -179,6 +179,14 @@ def mark_children_orphaned(conn: Connection, parent: str, marker: str, when: dat
     ).rowcount
 
 
+def ids_in_projects(conn: Connection, company: str, projects: Sequence[str]) -> list[str]:
+    """Ids of the company's tasks in any of ``projects``."""
+    if not projects:
+        return []
+    query = select(tasks.c.id).where(tasks.c.company == company, tasks.c.project.in_(list(projects)))
+    return list(conn.execute(query).scalars())
+
+
 def not_updated_since(conn: Connection, status: str, before: datetime) -> list[tuple[str, str]]:
     """``(id, company)`` of the tasks of every company in ``status`` whose ``last_update`` is older
     than ``before`` (tasks never updated are left out), oldest first. For the watchdog (§8)."""

@@ -27,6 +27,7 @@ from skiff.domain.errors import ApiError, error
 from skiff.domain.identity import Identity
 from skiff.ops.tasks import load_for_write, touch_projects, visible
 from skiff.storage.engine import Database
+from skiff.ops.workers import workers_by_queue
 from skiff.storage.repos import queues as repo
 from skiff.storage.repos import tasks as tasks_repo
 
@@ -201,6 +202,7 @@ def list_queues(db: Database, caller: Identity, query: rules.QueueQuery, *, ex: 
         tags = repo.tags_of(conn, queue_ids) if projection.wants("tags") or projection.wants("system_tags") else None
         entries = repo.entries_of(conn, queue_ids, limit=query.max_entries) if projection.wants("entries") else None
         names: dict[str, str] = {}
+        serving = workers_by_queue(conn, caller.company, clock.now()) if ex else {}
         if ex and entries:
             task_ids = [e["task"] for found in entries.values() for e in found]
             names = {t: d.get("name", "") for t, d in tasks_repo.get_tasks(conn, visible(caller), task_ids).items()}
@@ -216,8 +218,7 @@ def list_queues(db: Database, caller: Identity, query: rules.QueueQuery, *, ex: 
             rules.queue_document(row, tags[row["id"]] if tags else None, queue_entries), projection
         )
         if ex:
-            # Workers serving the queue: none are recorded yet (the workers service is issue 4.4).
-            doc["workers"] = []
+            doc["workers"] = serving.get(row["id"], [])
         documents.append(doc)
     return documents
 

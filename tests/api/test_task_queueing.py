@@ -228,3 +228,12 @@ def test_archive_dequeues(api: Api) -> None:
     api("tasks.archive", {"tasks": [task]})
     assert entries(api, queue) == []
     assert doc(api, task)["status"] == "created"
+
+
+def test_get_all_ex_lists_the_workers_of_a_queue(api: Api) -> None:
+    queue = new_queue(api, "served queue")
+    api("workers.register", {"worker": "w-served", "queues": [queue]})
+    found = api("queues.get_all_ex", {"id": [queue]})["queues"][0]
+    assert [w["name"] for w in found["workers"]] == ["w-served"]
+    api("workers.unregister", {"worker": "w-served"})
+    assert api("queues.get_all_ex", {"id": [queue]})["queues"][0]["workers"] == []

@@ -224,32 +224,23 @@ class UpdateTagsRequest(RequestModel):
     remove_tags: list[str] = Field(default_factory=list)
 
 
-class EmptyData(ResponseModel):
-    pass
+class _DeleteFlags(RequestModel):
+    force: bool = False
+    status_reason: str = ""
+    status_message: str = ""
+    move_to_trash: bool = True
+    return_file_urls: bool = False
+    delete_output_models: bool = True
+    delete_external_artifacts: bool = True
+    include_pipeline_steps: bool = False
 
 
-class DeleteRequest(RequestModel):
+class DeleteRequest(_DeleteFlags):
     task: str
-    force: bool = False
-    status_reason: str = ""
-    status_message: str = ""
-    move_to_trash: bool = True
-    return_file_urls: bool = False
-    delete_output_models: bool = True
-    delete_external_artifacts: bool = True
-    include_pipeline_steps: bool = False
 
 
-class DeleteManyRequest(RequestModel):
+class DeleteManyRequest(_DeleteFlags):
     ids: list[str] = Field(min_length=1)
-    force: bool = False
-    status_reason: str = ""
-    status_message: str = ""
-    move_to_trash: bool = True
-    return_file_urls: bool = False
-    delete_output_models: bool = True
-    delete_external_artifacts: bool = True
-    include_pipeline_steps: bool = False
 
 
 class TaskUrls(ResponseModel):
@@ -407,24 +398,23 @@ class EnqueueManyResponse(BatchResponse):
     queue_watched: bool | None = None
 
 
-class DequeueRequest(RequestModel):
-    task: str
+class _DequeueFlags(RequestModel):
     status_reason: str = ""
     status_message: str = ""
     remove_from_all_queues: bool = False
     new_status: str | None = None
+
+
+class DequeueRequest(_DequeueFlags):
+    task: str
 
 
 class DequeueResponse(StatusChangeResponse):
     dequeued: int
 
 
-class DequeueManyRequest(RequestModel):
+class DequeueManyRequest(_DequeueFlags):
     ids: list[str] = Field(min_length=1)
-    status_reason: str = ""
-    status_message: str = ""
-    remove_from_all_queues: bool = False
-    new_status: str | None = None
 
 
 class StopRequest(RequestModel):
@@ -447,13 +437,16 @@ class PublishManyRequest(ManyStatusRequest):
     publish_model: bool = True
 
 
-class ResetRequest(RequestModel):
-    task: str
+class _ResetFlags(RequestModel):
     force: bool = False
     clear_all: bool = False
     return_file_urls: bool = False
     delete_output_models: bool = True
     delete_external_artifacts: bool = True
+
+
+class ResetRequest(_ResetFlags):
+    task: str
     status_reason: str = ""
     status_message: str = ""
 
@@ -465,10 +458,5 @@ class ResetResponse(StatusChangeResponse):
     urls: dict[str, Any]
 
 
-class ResetManyRequest(RequestModel):
+class ResetManyRequest(_ResetFlags):
     ids: list[str] = Field(min_length=1)
-    force: bool = False
-    clear_all: bool = False
-    return_file_urls: bool = False
-    delete_output_models: bool = True
-    delete_external_artifacts: bool = True

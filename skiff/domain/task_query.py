@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from skiff.domain.errors import error
+from skiff.domain.task_document import unescape_key
 
 MAX_PAGE_SIZE = 500
 
@@ -100,6 +102,130 @@ def parse_list(value: Any, field_name: str) -> ListCondition:
     )
 
 
+RANGE_FIELDS = ("created", "started", "active_duration", "last_iteration")
+DATE_FIELDS = ("created", "started")
+DATETIME_CONSTRAINT_FIELDS = ("status_changed", "last_update", "last_change")
+#: last_metrics event fields that ranges and ordering reach (the running summary's columns)
+METRIC_FIELDS = (
+    "value", "min_value", "min_value_iteration", "max_value", "max_value_iteration",
+    "first_value", "first_value_iteration", "count",
+)  # fmt: skip
+_OPERATORS = (">=", "<=", ">", "<")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Inclusive bounds; a missing ``low`` also matches tasks without the field (§2.6)."""
+
+    low: Any
+    high: Any
+
+
+@dataclass(frozen=True)
+class ParamPath:
+    """``hyperparams.<section>.<name>[.<field>]``, with raw (unescaped) names."""
+
+    section: str
+    name: str
+    field: str | None
+
+
+@dataclass(frozen=True)
+class MetricPath:
+    """``last_metrics.<md5(metric)>.<md5(variant)>.<field>``."""
+
+    metric_hash: str
+    variant_hash: str
+    field: str
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An ISO-like date; naive means UTC, offsets are converted. None when it does not parse."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed.replace(microsecond=parsed.microsecond - parsed.microsecond % 1000)
+
+
+def _bound(value: Any, field: str, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "date":
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise error("validation_error", f"Invalid date for range field {field}: {value!r}")
+        return parsed
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise error("validation_error", f"Invalid value for range field {field}: {value!r}") from None
+    return number
+
+
+def parse_range(value: Any, field: str, kind: str) -> Range:
+    if not isinstance(value, list) or len(value) != 2:
+        raise error("validation_error", f"Min and max values should be specified for range field {field}")
+    if value[0] is None and value[1] is None:
+        raise error("validation_error", "At least one of min or max values should be provided")
+    return Range(_bound(value[0], field, kind), _bound(value[1], field, kind))
+
+
+def parse_date_constraint(value: Any, field: str) -> Range | dict[str, datetime]:
+    """§2.7: a plain two-element list is a range; otherwise operator-prefixed dates, AND-ed."""
+    items = value if isinstance(value, list) else [value]
+    plain = all(not (isinstance(i, str) and i.startswith(_OPERATORS)) for i in items)
+    if isinstance(value, list) and len(value) == 2 and plain:
+        return parse_range(value, field, "date")
+    if any(i is None for i in items):
+        raise error("fields_value_error", "failed parsing query field", field=field)
+    constraints: dict[str, datetime] = {}
+    for item in items:
+        if not isinstance(item, str):
+            continue
+        op = next((o for o in _OPERATORS if item.startswith(o)), "=")
+        parsed = parse_datetime(item[len(op):] if op != "=" else item)
+        if parsed is not None:
+            constraints[op] = parsed  # the last one of an operator wins
+    return constraints
+
+
+def _path_parts(key: str) -> list[str]:
+    parts = key.split(".")
+    if not 2 <= len(parts) <= 4:
+        raise error("validation_error", "invalid task field", field=key)
+    out = [parts[0]]
+    for part in parts[1:]:
+        name = unescape_key(part).strip()
+        if not name:
+            raise error("validation_error", "Empty key is not allowed")
+        out.append(name)
+    return out
+
+
+def parse_param_path(key: str) -> ParamPath:
+    parts = _path_parts(key)
+    if len(parts) < 3:
+        raise error("validation_error", "invalid task field", field=key)
+    return ParamPath(parts[1], parts[2], parts[3] if len(parts) == 4 else None)
+
+
+def parse_metric_path(key: str) -> MetricPath:
+    parts = key.split(".")
+    if len(parts) != 4 or parts[3] not in METRIC_FIELDS:
+        raise error("invalid_fields", "unsupported last_metrics path", field=key)
+    return MetricPath(parts[1], parts[2], parts[3])
+
+
+def rewrite_key(key: str) -> str:
+    """Legacy prefixes of §2.12."""
+    return key.replace("execution.parameters", "hyperparams.Args").replace("execution.model_desc", "configuration")
+
+
 @dataclass(frozen=True)
 class OrderKey:
     path: str
@@ -116,6 +242,11 @@ class TaskQuery:
     offset: int = 0
     limit: int = MAX_PAGE_SIZE
     projection: list[str] | None = None
+    ranges: dict[str, Range] = field(default_factory=dict)
+    metric_ranges: dict[MetricPath, Range] = field(default_factory=dict)
+    dates: dict[str, Range | dict[str, datetime]] = field(default_factory=dict)
+    params: dict[ParamPath, ListCondition] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_pattern(pattern: str) -> str:
@@ -162,7 +293,7 @@ def parse_order(value: Any) -> list[OrderKey]:
     for item in items:
         if not isinstance(item, str) or not item.strip("-+"):
             raise error("fields_value_error", "order_by entries must be field names")
-        keys.append(OrderKey(item.lstrip("-+"), item.startswith("-")))
+        keys.append(OrderKey(rewrite_key(item.lstrip("-+")), item.startswith("-")))
     if keys and not any(k.path == "id" for k in keys):
         keys.append(OrderKey("id", False))
     return keys
@@ -190,6 +321,23 @@ def parse_query(request: dict[str, Any]) -> TaskQuery:
             if not isinstance(pattern, str):
                 raise error("fields_value_error", "pattern must be a string", field=name)
             query.patterns[name] = _check_pattern(pattern)
+    for key, value in request.items():
+        if value is None:
+            continue
+        key = rewrite_key(key)
+        if key in RANGE_FIELDS:
+            query.ranges[key] = parse_range(value, key, "date" if key in DATE_FIELDS else "number")
+        elif key in DATETIME_CONSTRAINT_FIELDS:
+            query.dates[key] = parse_date_constraint(value, key)
+        elif key.startswith("last_metrics."):
+            query.metric_ranges[parse_metric_path(key)] = parse_range(value, key, "number")
+        elif key.startswith("hyperparams."):
+            path = parse_param_path(key)
+            condition = parse_list(value, key)
+            if not condition.is_empty:
+                query.params[path] = condition
+        elif key.startswith("runtime.") and len(key) > len("runtime."):
+            query.runtime[key[len("runtime."):]] = value
     ids = request.get("id")
     query.search_hidden = bool(request.get("search_hidden")) or bool(ids)
     query.include_subprojects = bool(request.get("include_subprojects"))

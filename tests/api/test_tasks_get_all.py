@@ -181,3 +181,68 @@ def test_projection(api: Api) -> None:
     assert "script" not in full and "hyperparams" not in full and full["name"] == "projected"
     both = api("tasks.get_all", {"id": [task], "only_fields": ["status", "status_message", "tags"]})["tasks"][0]
     assert both == {"status": "created", "tags": []}
+
+
+# hyperparameters, metrics, ranges, datetimes, runtime (spec tasks-queries §2.4, §2.6–2.8, §4.3) --------
+def _param(value: str) -> dict[str, Any]:
+    return {"Args": {"lr": {"section": "Args", "name": "lr", "value": value}}}
+
+
+def test_filter_and_natural_order_by_hyperparameter(api: Api) -> None:
+    for name, value in (("hp-a", "2"), ("hp-b", "11"), ("hp-c", "1.5"), ("hp-d", "abc")):
+        create(api, name, hyperparams=_param(value))
+    create(api, "hp-none")
+    query = {"name": "^hp-", "only_fields": ["name"]}
+    assert names(api, name="^hp-", **{"hyperparams.Args.lr.value": ["2", "11"]}) == ["hp-a", "hp-b"]
+    assert names(api, name="^hp-", **{"hyperparams.Args.lr.value": ["-2"]}) == ["hp-b", "hp-c", "hp-d", "hp-none"]
+    assert names(api, name="^hp-", **{"hyperparams.Args.lr.value": [None]}) == ["hp-none"]
+    # legacy path and escaped names reach the same parameter
+    assert names(api, name="^hp-", **{"execution.parameters.lr": ["abc"]}) == []  # 3 parts: compares objects
+    ordered = api("tasks.get_all", {**query, "order_by": ["hyperparams.Args.lr.value"]})["tasks"]
+    assert [t["name"] for t in ordered] == ["hp-c", "hp-a", "hp-b", "hp-d", "hp-none"]  # numbers first, empty last
+    ordered = api("tasks.get_all", {**query, "order_by": ["-hyperparams.Args.lr.value"]})["tasks"]
+    assert [t["name"] for t in ordered][:4] == ["hp-d", "hp-b", "hp-a", "hp-c"]
+    assert api.call("tasks.get_all", {"hyperparams.a.b.c.d": ["x"]}).code == (400, 12)
+
+
+def test_last_metrics_range_and_order(api: Api) -> None:
+    import hashlib
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    for name, value in (("lm-a", 0.5), ("lm-b", 0.9), ("lm-c", 0.1)):
+        task = create(api, name)
+        body = f'{{"type": "training_stats_scalar", "task": "{task}", "metric": "acc", "variant": "val", "iter": 1, "value": {value}}}'
+        api("events.add_batch", content=body.encode(), headers={"Content-Type": "application/json-lines"})
+    create(api, "lm-none")
+    path = f"last_metrics.{md5('acc')}.{md5('val')}.value"
+    ordered = api("tasks.get_all", {"name": "^lm-", "order_by": [f"-{path}"], "only_fields": ["name"]})["tasks"]
+    assert [t["name"] for t in ordered] == ["lm-b", "lm-a", "lm-c", "lm-none"]
+    assert names(api, name="^lm-", **{path: [0.4, "0.95"]}) == ["lm-a", "lm-b"]
+    assert names(api, name="^lm-", **{path: [None, 0.2]}) == ["lm-c", "lm-none"]  # a null min matches missing ones
+
+
+def test_range_and_datetime_fields(api: Api) -> None:
+    first = create(api, "dt-first")
+    second = create(api, "dt-second")
+    api("tasks.started", {"task": second})
+    started = api("tasks.get_by_id", {"task": second})["task"]["started"]
+    changed = api("tasks.get_by_id", {"task": second})["task"]["last_change"]
+    assert names(api, name="^dt-", started=[started, None]) == ["dt-second"]
+    assert names(api, name="^dt-", started=[None, started]) == ["dt-first", "dt-second"]
+    assert names(api, name="^dt-", last_change=f">{changed}") == []
+    assert names(api, name="^dt-", last_change=[f">={changed}", f"<={changed}"]) == ["dt-second"]
+    assert names(api, name="^dt-", last_change="1700000000") == ["dt-first", "dt-second"]  # unparsable: dropped
+    assert names(api, name="^dt-", last_iteration=[0, 0]) == []  # a new task has no last_iteration stored
+    assert api.call("tasks.get_all", {"started": [started]}).code == (400, 12)
+    assert api.call("tasks.get_all", {"started": [None, None]}).code == (400, 12)
+    assert api.call("tasks.get_all", {"last_update": [">=2024-01-01", None]}).code == (400, 16)
+    assert first
+
+
+def test_runtime_equality(api: Api) -> None:
+    create(api, "rt-a", runtime={"gpu": "A100", "count": 2})
+    create(api, "rt-b", runtime={"gpu": "T4"})
+    assert names(api, name="^rt-", **{"runtime.gpu": "A100"}) == ["rt-a"]
+    assert names(api, name="^rt-", **{"runtime.count": 2}) == ["rt-a"]

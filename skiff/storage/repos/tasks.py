@@ -30,9 +30,17 @@ from sqlalchemy import (
     update,
 )
 
-from skiff.domain.task_query import ListCondition, TaskQuery
+from skiff.domain.task_query import (
+    ListCondition,
+    MetricPath,
+    ParamPath,
+    Range,
+    TaskQuery,
+    parse_metric_path,
+    parse_param_path,
+)
 
-from skiff.storage.tables import task_hyperparams, task_tags, tasks
+from skiff.storage.tables import task_hyperparams, task_metrics, task_tags, tasks
 
 #: Document fields that live in their own column (None = absent).
 PROMOTED = (
@@ -273,12 +281,105 @@ def _array_condition(kind: str, cond: ListCondition) -> ColumnElement[bool]:
     return result if result is not None else true()
 
 
+def _range(column: Any, bounds: Range) -> ColumnElement[bool]:
+    parts = []
+    if bounds.low is not None:
+        parts.append(column >= bounds.low)
+    if bounds.high is not None:
+        parts.append(column <= bounds.high)
+    condition = and_(*parts)
+    return or_(condition, column.is_(None)) if bounds.low is None else condition
+
+
+_COMPARE = {">=": "__ge__", ">": "__gt__", "<=": "__le__", "<": "__lt__", "=": "__eq__"}
+
+
+def _date_condition(column: Any, spec: Range | dict[str, Any]) -> ColumnElement[bool]:
+    if isinstance(spec, Range):
+        return _range(column, spec)
+    return and_(true(), *[getattr(column, _COMPARE[op])(value) for op, value in spec.items()])
+
+
+def _param_rows(path: ParamPath) -> Any:
+    return select(literal(1)).where(
+        task_hyperparams.c.task == tasks.c.id,
+        task_hyperparams.c.section == path.section,
+        task_hyperparams.c.name == path.name,
+    )
+
+
+def _param_condition(path: ParamPath, cond: ListCondition) -> ColumnElement[bool]:
+    """A hyperparameter field as a scalar list field (§2.4); only ``.value`` holds values."""
+    by_value = path.field == "value"
+
+    def having(values: tuple[str, ...]) -> ColumnElement[bool]:
+        return exists(_param_rows(path).where(task_hyperparams.c.value.in_(values))) if by_value else false()
+
+    parts: list[ColumnElement[bool]] = []
+    if cond.include_any:
+        parts.append(having(cond.include_any))
+    if cond.include_all:
+        parts.append(having(cond.include_all) if len(cond.include_all) == 1 else false())
+    if cond.exclude:
+        parts.append(not_(having(cond.exclude)))
+    result = _combine(parts, cond.operator) if parts else None
+    if cond.or_empty:
+        empty = not_(exists(_param_rows(path)))
+        return empty if result is None else or_(result, empty)
+    return result if result is not None else true()
+
+
+def _metric_column(path: MetricPath) -> Any:
+    return (
+        select(task_metrics.c[path.field])
+        .where(
+            task_metrics.c.task == tasks.c.id,
+            task_metrics.c.metric_hash == path.metric_hash,
+            task_metrics.c.variant_hash == path.variant_hash,
+        )
+        .scalar_subquery()
+    )
+
+
+def _runtime_condition(key: str, value: Any) -> ColumnElement[bool]:
+    entry = tasks.c.document[("runtime", key)]
+    if isinstance(value, bool):
+        return entry.as_boolean() == value
+    if isinstance(value, (int, float)):
+        return entry.as_float() == float(value)
+    return entry.as_string() == str(value)
+
+
+def _param_order_columns(path: ParamPath) -> tuple[Any, Any]:
+    """(numeric value, text value) of a hyperparameter: numbers sort numerically ("2" < "11"),
+    before non-numeric strings, which sort as text."""
+    base = select(task_hyperparams.c.num_value).where(
+        task_hyperparams.c.task == tasks.c.id,
+        task_hyperparams.c.section == path.section,
+        task_hyperparams.c.name == path.name,
+    )
+    number = base.scalar_subquery()
+    text = base.with_only_columns(task_hyperparams.c.value).scalar_subquery()
+    return number, text
+
+
 def _order_by(query: TaskQuery, dialect: str) -> list[Any]:
     if not query.order:
         return [tasks.c.created, tasks.c.id]
     clauses: list[Any] = []
     for position, key in enumerate(query.order):
+        if key.path.startswith("hyperparams."):
+            number, text = _param_order_columns(parse_param_path(key.path))
+            missing = case((text.is_(None), 1), else_=0)
+            # missing values: last when descending and on the first ascending key (§4.2),
+            # first on later ascending keys (database order: null is lowest)
+            clauses.append(missing.desc() if position > 0 and not key.descending else missing.asc())
+            direction = (lambda c: c.desc()) if key.descending else (lambda c: c.asc())
+            clauses += [direction(case((number.is_(None), 1), else_=0)), direction(number), direction(text)]
+            continue
         column = ORDER_COLUMNS.get(key.path)
+        if column is None and key.path.startswith("last_metrics."):
+            column = _metric_column(parse_metric_path(key.path))
         if column is None:
             raise UnsupportedField(key.path)
         if position == 0 and not key.descending:
@@ -309,6 +410,16 @@ def find_tasks(
             conditions.append(_array_condition(name, cond))
     for name, pattern in query.patterns.items():
         conditions.append(tasks.c[name].regexp_match(pattern))
+    for name, bounds in query.ranges.items():
+        conditions.append(_range(tasks.c[name], bounds))
+    for name, spec in query.dates.items():
+        conditions.append(_date_condition(tasks.c[name], spec))
+    for metric, bounds in query.metric_ranges.items():
+        conditions.append(_range(_metric_column(metric), bounds))
+    for path, cond in query.params.items():
+        conditions.append(_param_condition(path, cond))
+    for key, value in query.runtime.items():
+        conditions.append(_runtime_condition(key, value))
     if not query.search_hidden:
         conditions.append(not_(_tag_exists("system_tags", ("hidden",))))
     statement = (

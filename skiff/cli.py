@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         changes["data_dir"] = Path(args.data_dir).expanduser()
     if getattr(args, "db", None):
         changes["db_url"] = args.db
+    if getattr(args, "files_dir", None):
+        changes["files_dir"] = Path(args.files_dir).expanduser().absolute()
     for flag in ("host", "port", "workers", "access_key", "secret_key", "public_url"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -66,6 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     db_label = settings.database_url if not settings.is_sqlite else settings.database_url[len("sqlite:///") :]
     print(f"skiff {__version__} (ClearML API {API_VERSION}) on {db_label}", flush=True)
+    print(f"skiff: files (artifacts, models) under {settings.files_root}, served at /files/")
     if prepared.upgraded_from:
         print(f"skiff: upgraded the schema from {prepared.upgraded_from}; backup at {prepared.backup}")
     first = prepared.first_start
@@ -225,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-key", help="pin the first admin access key (or SKIFF_ACCESS_KEY)")
     serve.add_argument("--secret-key", help="pin the first admin secret key (or SKIFF_SECRET_KEY)")
     serve.add_argument("--public-url", help="URL clients use to reach this server, for printed settings")
+    serve.add_argument("--files-dir", help="where /files/ stores uploads (default DATA_DIR/files or SKIFF_FILES_DIR)")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)

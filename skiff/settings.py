@@ -68,6 +68,8 @@ class Settings:
     watchdog_threshold_sec: int = 7200
     #: How often expired workers and runtime properties are deleted (readers ignore them anyway).
     worker_cleanup_interval_sec: int = 300
+    #: Where ``/files/`` keeps uploads (artifacts, models, debug images); default ``<data_dir>/files``.
+    files_dir: Path | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -91,6 +93,7 @@ class Settings:
             watchdog_interval_sec=_env_int("SKIFF_WATCHDOG_INTERVAL_SEC", 900),
             watchdog_threshold_sec=_env_int("SKIFF_WATCHDOG_THRESHOLD_SEC", 7200),
             worker_cleanup_interval_sec=_env_int("SKIFF_WORKER_CLEANUP_INTERVAL_SEC", 300),
+            files_dir=Path(os.environ["SKIFF_FILES_DIR"]) if os.environ.get("SKIFF_FILES_DIR") else None,
         )
 
     @property
@@ -98,6 +101,10 @@ class Settings:
         if self.db_url:
             return normalize_db_url(self.db_url)
         return f"sqlite:///{self.data_dir / 'skiff.db'}"
+
+    @property
+    def files_root(self) -> Path:
+        return self.files_dir if self.files_dir is not None else self.data_dir / "files"
 
     @property
     def is_sqlite(self) -> bool:
@@ -129,6 +136,7 @@ class Settings:
             ("SKIFF_SECRET_KEY", self.secret_key),
             ("SKIFF_AUTH_SECRET", self.auth_secret),
             ("SKIFF_PUBLIC_URL", self.public_url),
+            ("SKIFF_FILES_DIR", str(self.files_dir) if self.files_dir is not None else None),
         ):
             if value:
                 env[key] = value

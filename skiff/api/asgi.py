@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from skiff.api import envelope, transport
 from skiff.api.authn import authenticate
 from skiff.api.context import AppContext, Call
+from skiff.api.files import FilesEndpoint, is_files_path
 from skiff.api.openapi import openapi_document
 from skiff.api.validation import check_response, validate
 from skiff.domain.errors import ApiError, error, format_message
@@ -46,6 +47,7 @@ class SkiffAPI:
         self.app = app
         self._limiter: anyio.CapacityLimiter | None = None
         self._openapi: bytes | None = None
+        self._files = FilesEndpoint(app)
 
     # ASGI entry --------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -64,6 +66,9 @@ class SkiffAPI:
             if self._openapi is None:
                 self._openapi = envelope.dumps(openapi_document(self.app.registry))
             await self._send(send, 200, self._openapi, _JSON_HEADERS)
+            return
+        if is_files_path(path):  # the SDK's files server (skiff.api.files): uploads stream, no body limit
+            await self._files(scope, receive, send)
             return
         if "content-encoding" in headers:
             await self._send(send, 415, b"Content encoding is not supported", [(b"content-type", b"text/plain")])

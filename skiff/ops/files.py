@@ -1,0 +1,109 @@
+"""The file store behind ``/files/``: artifacts, models and debug images the SDK uploads.
+
+Files live under one root directory (``<data_dir>/files`` or ``SKIFF_FILES_DIR``), named by the
+relative paths of ``skiff.domain.files``. Every operation resolves symlinks and refuses a target
+whose real location is outside the root. Writes go to a temporary file in the target directory and
+are renamed into place, so readers see the old file or the new one, never a partial one.
+
+    FileStoreError            carries an HTTP status for the files endpoint
+      UnsafePathError 400     the path leaves the root (.., symlink escape) or is malformed
+      FileMissing 404         no such file
+      FileConflict 409        a directory is in the way, or a file where a directory must be
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from skiff.domain.files import UnsafePath, join_parts
+
+_TMP_PREFIX = ".skiff-upload-"
+
+
+class FileStoreError(Exception):
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnsafePathError(FileStoreError):
+    status = 400
+
+
+class FileMissing(FileStoreError):
+    status = 404
+
+
+class FileConflict(FileStoreError):
+    status = 409
+
+
+class FileStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # path resolution ------------------------------------------------------------------------------
+    def _real_root(self) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return os.path.realpath(self.root)
+
+    def _inside(self, real_root: str, path: Path) -> bool:
+        real = os.path.realpath(path)
+        return real == real_root or real.startswith(real_root + os.sep)
+
+    def _target(self, parts: tuple[str, ...]) -> tuple[str, Path]:
+        if not parts:
+            raise UnsafePathError("a file path is required")
+        real_root = self._real_root()
+        target = self.root.joinpath(*parts)
+        # realpath resolves every symlink that exists on the way; the rest stays lexical
+        if not self._inside(real_root, target.parent) or not self._inside(real_root, target):
+            raise UnsafePathError("the path leaves the files root")
+        return real_root, target
+
+    # use cases -------------------------------------------------------------------------------------
+    def save(self, parts: tuple[str, ...], source: BinaryIO) -> str:
+        """Store ``source`` (read from its current position) at ``parts``; overwrite an old file."""
+        real_root, target = self._target(parts)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise FileConflict("a file is in the way of the target directory") from None
+        if not self._inside(real_root, target.parent):  # a symlink appeared while creating
+            raise UnsafePathError("the path leaves the files root")
+        if target.is_dir() and not target.is_symlink():
+            raise FileConflict("a directory exists at the target path")
+        temp = target.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            with open(temp, "xb") as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+            os.replace(temp, target)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise FileStoreError(f"cannot store the file: {exc.strerror or type(exc).__name__}") from None
+        return join_parts(parts)
+
+    def locate(self, parts: tuple[str, ...]) -> Path:
+        """The existing regular file at ``parts``."""
+        _, target = self._target(parts)
+        if not target.is_file() or parts[-1].startswith(_TMP_PREFIX):
+            raise FileMissing(f"file not found: {join_parts(parts)}")
+        return target
+
+    def delete(self, parts: tuple[str, ...]) -> str:
+        target = self.locate(parts)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            raise FileMissing(f"file not found: {join_parts(parts)}") from None
+        return join_parts(parts)
+
+
+def unsafe(exc: UnsafePath) -> UnsafePathError:
+    return UnsafePathError(str(exc))

@@ -154,6 +154,13 @@ def get_tasks(db: Database, caller: Identity, task_ids: list[str]) -> list[dict[
     return [found[t] for t in dict.fromkeys(task_ids)]
 
 
+def find_tasks_by_id(db: Database, caller: Identity, task_ids: list[str]) -> list[dict[str, Any]]:
+    """The visible ones of ``task_ids``, in request order; unknown ids are skipped."""
+    with db.read() as conn:
+        found = repo.get_tasks(conn, visible(caller), task_ids)
+    return [found[t] for t in dict.fromkeys(task_ids) if t in found]
+
+
 # edit / update ---------------------------------------------------------------------------------------
 def edit_task(
     db: Database, caller: Identity, task: str, fields: dict[str, Any], *, force: bool, version: Version

@@ -112,12 +112,12 @@ def get_configurations(call: Call, req: s.GetConfigurationsRequest) -> dict:
 )
 def get_configuration_names(call: Call, req: s.GetConfigurationNamesRequest) -> dict:
     """Configuration names of tasks (skipping empty values unless asked)."""
-    found = ops.get_tasks(call.db, call.user, req.tasks)
     out = []
-    for doc in found:
+    for doc in ops.find_tasks_by_id(call.db, call.user, req.tasks):  # no existence check (§8)
         config = doc.get("configuration") or {}
         names = [name for name, item in config.items() if not req.skip_empty or item.get("value") not in (None, "")]
-        out.append({"task": doc["id"], "names": sorted(names)})
+        if names:  # a task with no remaining names is left out
+            out.append({"task": doc["id"], "names": sorted(names)})
     return {"configurations": out}
 
 

@@ -267,6 +267,8 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
     for task_id in (good, bad, sleeper):
         api("tasks.enqueue", {"task": task_id, "queue": queue_id})
     assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 3
+    pending = api("queues.get_all_ex", {"id": [queue_id]})["queues"][0]
+    assert [e["task"]["id"] for e in pending["entries"]] == [good, bad, sleeper], pending
 
     with daemon(tmp_path, server, queue_name, worker_id) as agent:
         debug = lambda: f"--- agent log:\n{agent.output}\n--- server log:\n{server.output[-5000:]}"  # noqa: E731
@@ -283,6 +285,7 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
         assert "SKIFF-AGENT-PARAM hello-from-args" in log, log
         assert "SKIFF-AGENT-CONNECTED hello-from-general" in log, log
         assert "SKIFF-AGENT-DONE" in log, log
+        assert "ClearML results page:" in log, log  # the SDK's own output, captured by the agent
         assert f"pulled from {queue_id} by worker {worker_id}" in log, log
         metrics = done.get("last_metrics") or {}
         values = [v for variants in metrics.values() for v in variants.values()]
@@ -308,6 +311,9 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
         )
         assert [q["id"] for q in running["queues"]] == [queue_id], running
         assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 0
+        served = api("queues.get_all_ex", {"id": [queue_id]})["queues"][0]
+        assert [w["name"] for w in served["workers"]] == [worker_id], served
+        assert (served["workers"][0].get("task") or {}).get("id") == sleeper, served
         api("tasks.stop", {"task": sleeper})
         stopped = wait_status(api, sleeper, {"stopped"}, debug)
         assert stopped["last_worker"] == worker_id
@@ -326,6 +332,7 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
     assert worker_entry(api, worker_id) is None, api("workers.get_all", {})
     assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 0
     assert {status_of(api, t) for t in (good, bad, sleeper)} == {"completed", "failed", "stopped"}
+    assert "Traceback" not in server.output, server.output
 
 
 def test_execute_runs_a_task_that_was_never_enqueued(tmp_path: Path, server: LiveServer, api: Api, project: str) -> None:

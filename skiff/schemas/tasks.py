@@ -460,3 +460,20 @@ class ResetResponse(StatusChangeResponse):
 
 class ResetManyRequest(_ResetFlags):
     ids: list[str] = Field(min_length=1)
+
+
+class GetAllExRequest(GetAllRequest):
+    allow_public: Any = None
+    filters: Any = None
+
+
+class GetByIdExRequest(GetAllRequest):
+    pass
+
+
+class GetTypesRequest(RequestModel):
+    projects: list[str] | None = None
+
+
+class GetTypesResponse(ResponseModel):
+    types: list[str]

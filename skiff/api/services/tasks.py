@@ -10,6 +10,7 @@ from skiff.domain.task_document import configuration_items, hyperparam_items, re
 from skiff.domain.task_query import project
 from skiff.ops import tasks as ops
 from skiff.ops import task_lifecycle as lifecycle
+from skiff.ops import task_queries
 from skiff.ops import tasks_manage as manage
 from skiff.ops.batch import run_batch
 from skiff.schemas import tasks as s
@@ -411,3 +412,23 @@ def reset_many(call: Call, req: s.ResetManyRequest) -> dict:
         return {**result, "dequeued": bool(result["dequeued"])}
 
     return run_batch(req.ids, one)
+
+
+@endpoints.add("get_all_ex", request=s.GetAllExRequest, response=s.GetAllResponse)
+def get_all_ex(call: Call, req: s.GetAllExRequest) -> dict:
+    """tasks.get_all with reference expansion ({"id": …}) and joins such as ``project.name``."""
+    request = req.model_dump(exclude_unset=True)
+    return {"tasks": task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=False)}
+
+
+@endpoints.add("get_by_id_ex", request=s.GetByIdExRequest, response=s.GetAllResponse)
+def get_by_id_ex(call: Call, req: s.GetByIdExRequest) -> dict:
+    """Tasks by id (hidden ones too) with reference expansion and joins."""
+    request = req.model_dump(exclude_unset=True)
+    return {"tasks": task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=True)}
+
+
+@endpoints.add("get_types", request=s.GetTypesRequest, response=s.GetTypesResponse)
+def get_types(call: Call, req: s.GetTypesRequest) -> dict:
+    """The task types in use (optionally within projects and their subprojects)."""
+    return {"types": task_queries.task_types(call.db, call.user, req.projects)}

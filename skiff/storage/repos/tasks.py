@@ -430,3 +430,10 @@ def find_tasks(
         .limit(query.limit)
     )
     return [_merge(row) for row in conn.execute(statement)]
+
+
+def distinct_types(conn: Connection, companies: Sequence[str], projects: Sequence[str] | None) -> list[str]:
+    query = select(tasks.c.type).where(tasks.c.company.in_(list(companies))).distinct()
+    if projects is not None:
+        query = query.where(tasks.c.project.in_(list(projects)))
+    return sorted(conn.execute(query).scalars())

@@ -98,11 +98,13 @@ class FilesEndpoint:
         try:
             targets = []
             for name, value in form.multi_items():
+                # the SDK's encoder (urllib3) writes '"' in part names as %22 and leaves '%' as is
                 if isinstance(value, UploadFile):
-                    label = name or value.filename or ""
+                    label = (name or value.filename or "").replace("%22", '"')
                     targets.append((directory + relative_parts(label, leading_slash=True), value.file))
                 else:
-                    targets.append((directory + relative_parts(name, leading_slash=True), io.BytesIO(value.encode())))
+                    label = name.replace("%22", '"')
+                    targets.append((directory + relative_parts(label, leading_slash=True), io.BytesIO(value.encode())))
             if not targets:
                 return _error(400, "no file in the upload")
             saved = []

@@ -8,6 +8,7 @@ named by the target path (leading slash), ``GET``/``HEAD``/``DELETE /files/<path
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import uuid
 from pathlib import Path
@@ -82,6 +83,22 @@ def test_upload_download_delete_round_trip(api: Api, settings: Settings, prefix:
     assert api.client.get(url, headers=bearer(api)).status_code == 404
     assert api.client.head(url, headers=bearer(api)).status_code == 404
     assert api.client.delete(url, headers=bearer(api)).status_code == 404
+
+
+def test_names_as_the_sdk_encodes_them(api: Api, settings: Settings, prefix: str) -> None:
+    from urllib.parse import quote
+
+    from clearml.utilities.requests_toolbelt import MultipartEncoder
+
+    name = f'/{prefix}/проект "q" 100%/a+b.bin'
+    encoder = MultipartEncoder(fields={name: (name, io.BytesIO(b"payload"), "application/octet-stream")})
+    headers = {**bearer(api), "Content-Type": encoder.content_type}
+    response = api.client.post("/files", content=encoder.to_string(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert (settings.files_root / prefix / 'проект "q" 100%' / "a+b.bin").read_bytes() == b"payload"
+    # the URI the SDK registers (and downloads from) is the percent-quoted path
+    got = api.client.get("/files" + quote(name), headers=bearer(api))
+    assert got.status_code == 200 and got.content == b"payload"
 
 
 def test_several_parts_and_an_upload_directory(api: Api, settings: Settings, prefix: str) -> None:

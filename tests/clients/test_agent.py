@@ -255,6 +255,8 @@ def new_queue(api: Api) -> tuple[str, str]:
 
 def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: LiveServer, api: Api, project: str) -> None:
     queue_id, queue_name = new_queue(api)
+    # the agent looks its queue up by an escaped, unanchored name and keeps the exact match
+    api("queues.create", {"name": f"{queue_name}-decoy"})
     worker_id = f"skiff-test-worker-{uuid.uuid4().hex[:6]}:0"
     marker = f"skiff_sleeper_{uuid.uuid4().hex[:10]}"
     hyperparams = {
@@ -276,6 +278,11 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
         # the worker registers with its queue
         registered = wait_for("the worker to register", lambda: worker_entry(api, worker_id), debug=debug)
         assert [q["id"] for q in registered["queues"]] == [queue_id], registered
+        probe = new_task(api, project, "watched probe", QUICK_PROGRAM)
+        unwatched_id, _ = new_queue(api)
+        enqueued = api("tasks.enqueue", {"task": probe, "queue": unwatched_id, "verify_watched_queue": True})
+        assert enqueued["queue_watched"] is False, enqueued
+        api("tasks.dequeue", {"task": probe})
 
         # a task that prints, reads its hyperparameters and reports scalars through the SDK
         done = wait_status(api, good, {"completed"}, debug)
@@ -311,6 +318,9 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
         )
         assert [q["id"] for q in running["queues"]] == [queue_id], running
         assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 0
+        enqueued = api("tasks.enqueue", {"task": probe, "queue": queue_id, "verify_watched_queue": True})
+        assert enqueued["queue_watched"] is True, enqueued
+        api("tasks.dequeue", {"task": probe})
         served = api("queues.get_all_ex", {"id": [queue_id]})["queues"][0]
         assert [w["name"] for w in served["workers"]] == [worker_id], served
         assert (served["workers"][0].get("task") or {}).get("id") == sleeper, served
@@ -338,19 +348,37 @@ def test_daemon_runs_completes_fails_and_aborts_tasks(tmp_path: Path, server: Li
 def test_execute_runs_a_task_that_was_never_enqueued(tmp_path: Path, server: LiveServer, api: Api, project: str) -> None:
     task_id = new_task(api, project, "executed directly", QUICK_PROGRAM)
     assert status_of(api, task_id) == "created"
-    worker_id = f"skiff-exec-{uuid.uuid4().hex[:6]}:0"
-    agent = Agent(tmp_path, server.url, worker_id, ["execute", "--id", task_id])
+    # the first run starts from created; the second from the completed status the first one left
+    for run in (1, 2):
+        worker_id = f"skiff-exec-{uuid.uuid4().hex[:6]}:{run}"
+        agent = run_execute(tmp_path, server, worker_id, task_id)
+        task = task_of(api, task_id)
+        assert task["status"] == "completed", f"{task['status']} {task.get('status_reason')}\n{agent.output}"
+        assert agent.process.returncode == 0, agent.output
+        assert task["last_worker"] == worker_id
+        assert worker_entry(api, worker_id) is None
+        assert sum("SKIFF-AGENT-QUICK" in line for line in log_lines(api, task_id)) == run
+
+
+def run_execute(tmp: Path, server: LiveServer, worker_id: str, task_id: str) -> Agent:
+    agent = Agent(tmp, server.url, worker_id, ["execute", "--id", task_id])
     try:
         agent.process.wait(TIMEOUT)
     except subprocess.TimeoutExpired:
         agent.kill()
         pytest.fail(f"clearml-agent execute did not end in {TIMEOUT}s\n{agent.output}")
+    return agent
+
+
+def test_execute_takes_a_queued_task_off_its_queue(tmp_path: Path, server: LiveServer, api: Api, project: str) -> None:
+    queue_id, _ = new_queue(api)
+    task_id = new_task(api, project, "queued, then executed directly", QUICK_PROGRAM)
+    api("tasks.enqueue", {"task": task_id, "queue": queue_id})
+    agent = run_execute(tmp_path, server, f"skiff-exec-{uuid.uuid4().hex[:6]}:0", task_id)
     task = task_of(api, task_id)
     assert task["status"] == "completed", f"{task['status']} {task.get('status_reason')}\n{agent.output}"
-    assert agent.process.returncode == 0, agent.output
+    assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 0
     assert "SKIFF-AGENT-QUICK" in log_text(api, task_id)
-    assert task["last_worker"] == worker_id
-    assert worker_entry(api, worker_id) is None
 
 
 def test_two_agents_run_each_task_exactly_once(tmp_path: Path, server: LiveServer, api: Api, project: str) -> None:

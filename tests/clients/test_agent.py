@@ -415,3 +415,25 @@ def test_two_agents_run_each_task_exactly_once(tmp_path: Path, server: LiveServe
     assert all("pulled from" in agent.output for agent in (one, two)), "one agent ran every task"
     assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 0
     assert not {w["id"] for w in api("workers.get_all", {})["workers"]} & set(workers)
+
+
+def test_sigint_while_running_stops_the_task(tmp_path: Path, server: LiveServer, api: Api, project: str) -> None:
+    queue_id, queue_name = new_queue(api)
+    worker_id = f"skiff-interrupted-{uuid.uuid4().hex[:6]}:0"
+    marker = f"skiff_sleeper_{uuid.uuid4().hex[:10]}"
+    sleeper = new_task(api, project, "interrupted sleeper", SLEEPER_PROGRAM, entry_point=f"{marker}.py")
+    api("tasks.enqueue", {"task": sleeper, "queue": queue_id})
+    with daemon(tmp_path, server, queue_name, worker_id) as agent:
+        debug = lambda: f"--- agent log:\n{agent.output}"  # noqa: E731
+        wait_for("the sleeper's output", lambda: "SKIFF-AGENT-SLEEPING" in log_text(api, sleeper), debug=debug)
+        assert marker_processes(marker)
+        # the first SIGINT reaches the daemon's task loop: it kills the task, sends tasks.stopped
+        # for it and goes back to polling; the second one ends the daemon (workers.unregister)
+        agent.process.send_signal(signal.SIGINT)
+        wait_status(api, sleeper, {"stopped"}, debug, timeout=60)
+        wait_for("the sleeper process to end", lambda: not marker_processes(marker), timeout=30, debug=debug)
+        assert agent.process.poll() is None, agent.output
+        agent.interrupt()
+        assert agent.process.poll() is not None
+    assert worker_entry(api, worker_id) is None
+    assert api("queues.get_num_entries", {"queue": queue_id})["num"] == 0

@@ -29,7 +29,7 @@ from skiff.ops.install import open_database, upgrade_database
 from skiff.settings import Settings
 from tests.support import DIALECT, Api, LiveServer, live_server, new_database_url
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.parseAll. argument is deprecated")]
 
 SDK_TIMEOUT = 150
 MARKER = "SKIFF-SDK-RESULT "
@@ -211,6 +211,10 @@ def test_init_connect_report_close(sdk: Sdk, reported: dict[str, Any]) -> None:
     assert "development" in task["system_tags"]
     assert task["status"] == "completed", task
     assert "Task.init" in task["script"]["diff"]  # outside git the SDK stores the script itself
+    assert task["script"]["repository"] == ""
+    assert "clearml" in task["script"]["requirements"]["pip"]  # tasks.set_requirements
+    assert task["runtime"]["progress"] == "100"  # close(): tasks.edit runtime, then completed
+    assert task["started"] <= task["completed"] <= task["last_update"]
 
     # connect: values are strings, nested dicts flattened with "/", types are Python type names.
     general = task["hyperparams"]["General"]
@@ -248,7 +252,8 @@ def test_init_connect_report_close(sdk: Sdk, reported: dict[str, Any]) -> None:
     assert series["loss"]["train"] == {"x": [0, 1, 2, 3, 4], "y": [10.0, 9.0, 8.0, 7.0, 6.0]}
     assert series["loss"]["val"] == {"x": [2], "y": [3.5]}
     singles = api("events.get_task_single_value_metrics", {"tasks": [task_id]})["tasks"]
-    assert [(v["metric"], v["variant"], v["value"]) for v in singles[0]["values"]] == [("Summary", "best", 0.93)]
+    values = [(v["metric"], v["variant"], v["value"]) for v in singles[0]["values"]]
+    assert values == [("Summary", "best", 0.93)]
 
     # report_text and print() both become log events.
     text = "\n".join(log_messages(api, task_id))
@@ -307,15 +312,19 @@ def test_read_back_in_a_fresh_process_then_reuse(sdk: Sdk, reported: dict[str, A
     run = sdk.run(REUSE_SCRIPT, home="home-report", project=reported["project"], name=reported["name"])
     assert run.result["id"] == task_id, run.describe()
     assert len(projects_named(api, reported["project"])) == 1
-    tasks = api("tasks.get_all", {"name": f"^{reported['name']}$", "project": [get_task(api, task_id)["project"]]})
+    project_id = get_task(api, task_id)["project"]
+    tasks = api("tasks.get_all", {"name": f"^{reported['name']}$", "project": [project_id]})
     assert [t["id"] for t in tasks["tasks"]] == [task_id]
     task = get_task(api, task_id)
     assert task["status"] == "completed", task
-    assert {s: {k: (v["value"], v["type"]) for k, v in p.items()} for s, p in task["hyperparams"].items()} == {
+    sections = task["hyperparams"]
+    assert {s: {k: (v["value"], v["type"]) for k, v in p.items()} for s, p in sections.items()} == {
         "Args": {"x": ("1", "int"), "y": ("two", "str")},
         "Custom": {"z": ("0.5", "float")},
     }
     assert task.get("configuration") in (None, {})
+    assert task["comment"].startswith("Auto-generated at")
+    assert task.get("output", {}).get("destination") in (None, "")
     assert set(scalar_series(api, task_id)) == {"second"}
     assert set(task["last_metrics"]) == {md5("second")}
     assert task["last_iteration"] == 7
@@ -390,7 +399,7 @@ clone = Task.clone(source_task=by_name, name="wf-clone")
 enqueued = Task.enqueue(clone, queue_name=P["queue"])
 queued_status = Task.get_task(task_id=clone.id).get_status()
 num = Task.get_num_enqueued_tasks(queue_name=P["queue"])
-Task.dequeue(clone)
+dequeued = Task.dequeue(clone)
 emit(
     by_name=by_name.id,
     duplicate=duplicate.id,
@@ -402,6 +411,9 @@ emit(
     clone=clone.id,
     clone_parent=clone.parent,
     queued_status=queued_status,
+    enqueued={k: getattr(enqueued, k, None) for k in ("updated", "queued", "fields")},
+    dequeued={k: getattr(dequeued, k, None) for k in ("updated", "dequeued", "fields")},
+    parameters=Task.get_task(task_id=by_name.id).get_parameters_as_dict(cast=True),
     num=num,
     num_after=Task.get_num_enqueued_tasks(queue_name=P["queue"]),
 )
@@ -421,10 +433,12 @@ def test_queries_clone_enqueue_dequeue(sdk: Sdk) -> None:
     for name, tags in [("wf-qa-1", ["red"]), ("wf-qb-2", ["blue"]), ("other-wf-3", ["red"])]:
         api("tasks.create", {"name": name, "type": "training", "project": project_id, "tags": tags})
     # Same name three times: get_task picks the newest last_update that is not archived.
-    dups = [api("tasks.create", {"name": "wf-dup", "type": "training", "project": project_id})["id"] for _ in range(3)]
+    dup = {"name": "wf-dup", "type": "training", "project": project_id}
+    dups = [api("tasks.create", dup)["id"] for _ in range(3)]
     api("tasks.edit", {"task": dups[0], "runtime": {"touched": "1"}})  # moves last_update
     api("tasks.edit", {"task": dups[1], "runtime": {"touched": "2"}, "system_tags": ["archived"]})
-    newest = {t["id"]: t["last_update"] for t in api("tasks.get_all", {"id": dups, "only_fields": ["id", "last_update"]})["tasks"]}
+    listed = api("tasks.get_all", {"id": dups, "only_fields": ["id", "last_update"]})["tasks"]
+    newest = {t["id"]: t["last_update"] for t in listed}
     assert max(newest, key=newest.__getitem__) == dups[1]
     paging_id = api("projects.create", {"name": paging, "description": ""})["id"]
     many = sorted(
@@ -454,6 +468,14 @@ def test_queries_clone_enqueue_dequeue(sdk: Sdk) -> None:
     assert not clone.get("last_metrics")
 
     assert found["queued_status"] == "queued"
+    assert found["enqueued"]["updated"] == 1 and found["enqueued"]["queued"] == 1, found["enqueued"]
+    assert found["enqueued"]["fields"]["status"] == "queued", found["enqueued"]
+    assert found["dequeued"]["updated"] == 1 and found["dequeued"]["dequeued"] == 1, found["dequeued"]
+    assert found["dequeued"]["fields"]["status"] == "created", found["dequeued"]
+    # connect() values read back with their types in another process
+    assert found["parameters"]["General"] == {
+        "lr": 0.01, "epochs": 3, "name": "abc", "flag": True, "nested": {"a": 1, "b": "x"},
+    }  # fmt: skip
     assert found["num"] == 1 and found["num_after"] == 0
     assert clone["status"] == "created", clone
     assert api("queues.get_by_id", {"queue": queue_id})["queue"]["entries"] == []

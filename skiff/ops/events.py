@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import time
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
+
+import orjson
 
 from skiff.domain import clock
 from skiff.domain import events as ev
@@ -225,3 +229,86 @@ def delete_for_task(db: Database, caller: Identity, task: str, allow_locked: boo
         new["last_iteration"] = 0
         tasks_repo.replace_task(conn, doc, new)
     return deleted
+
+
+# debug images and multi-task plots ------------------------------------------------------------------
+def _encode(state: dict[str, Any]) -> str:
+    """Scroll ids are the position itself (base64 JSON): any process can continue a scroll."""
+    return base64.urlsafe_b64encode(orjson.dumps(state)).decode()
+
+
+def _decode(scroll_id: str | None) -> dict[str, Any]:
+    if not scroll_id:
+        return {}
+    try:
+        state = orjson.loads(base64.urlsafe_b64decode(scroll_id.encode()))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise error("invalid_scroll_id", scroll_id=scroll_id) from None
+    if not isinstance(state, dict):
+        raise error("invalid_scroll_id", scroll_id=scroll_id)
+    return state
+
+
+def debug_images(
+    db: Database, caller: Identity, metrics: list[dict[str, Any]], *, iters: int, navigate_earlier: bool, refresh: bool, scroll_id: str | None
+) -> dict[str, Any]:
+    """The latest ``iters`` iterations with debug images per (task, metric); the scroll id holds
+    where each one stopped, so the next call continues from there."""
+    state = {} if refresh else _decode(scroll_id)
+    out = []
+    with db.read() as conn:
+        for entry in metrics:
+            task = entry.get("task")
+            if not isinstance(task, str) or tasks_repo.get_task(conn, visible(caller), task) is None:
+                raise error("invalid_task_id", id=task)
+            metric = entry.get("metric") or None
+            key = f"{task}/{metric or ''}"
+            position = state.get(key)
+            iterations = repo.image_iterations(
+                conn, task, metric,
+                before=position if navigate_earlier else None,
+                after=position if not navigate_earlier else None,
+                earlier=navigate_earlier, limit=iters,
+            )  # fmt: skip
+            if iterations:
+                state[key] = iterations[-1]
+            events = repo.images_at(conn, task, metric, iterations, entry.get("variants"))
+            grouped: dict[int, list[dict[str, Any]]] = {}
+            for row in events:
+                grouped.setdefault(row["iter"], []).append(event_wire(row, task))
+            out.append({"task": task, "iterations": [{"iter": i, "events": grouped.get(i, [])} for i in iterations]})
+    return {"metrics": out, "scroll_id": _encode(state)}
+
+
+def debug_image_sample(
+    db: Database, caller: Identity, task: str, metric: str, variant: str, iteration: int | None
+) -> dict[str, Any]:
+    _check_task(db, caller, task)
+    with db.read() as conn:
+        low, high = repo.image_range(conn, task, metric, variant)
+        event = None
+        if high is not None:
+            target = high if iteration is None else iteration
+            rows = repo.images_at(conn, task, metric, [target], [variant])
+            event = event_wire(rows[-1], task) if rows else None
+    state = {"task": task, "metric": metric, "variant": variant, "iteration": event["iter"] if event else None}
+    return {"event": event, "min_iteration": low, "max_iteration": high, "scroll_id": _encode(state)}
+
+
+def multi_task_plots(db: Database, caller: Identity, tasks: list[str], *, iters: int | None) -> dict[str, Any]:
+    """Plots of several tasks: ``{metric: {variant: {task id: {name, plots: [...]}}}}``."""
+    plots: dict[str, dict[str, dict[str, Any]]] = {}
+    returned = 0
+    with db.read() as conn:
+        found = tasks_repo.get_tasks(conn, visible(caller), tasks)
+        for task in tasks:
+            doc = found.get(task)
+            if doc is None:
+                continue
+            for row in repo.plots(conn, task, iters=iters or 1, metrics=None):
+                entry = plots.setdefault(row["metric"], {}).setdefault(row["variant"], {}).setdefault(
+                    task, {"name": doc.get("name", ""), "plots": []}
+                )
+                entry["plots"].append(event_wire(row, task))
+                returned += 1
+    return {"plots": plots, "returned": returned, "total": returned, "scroll_id": None}

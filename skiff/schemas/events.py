@@ -123,3 +123,50 @@ class DeleteForTaskRequest(RequestModel):
 
 class DeleteForTaskResponse(ResponseModel):
     deleted: int
+
+
+class DebugImagesRequest(RequestModel):
+    metrics: list[dict[str, Any]] = Field(min_length=1)
+    iters: int = Field(1, ge=1)
+    navigate_earlier: bool = True
+    refresh: bool = False
+    scroll_id: str | None = None
+    model_events: bool = False
+
+
+class DebugImagesResponse(ResponseModel):
+    metrics: list[dict[str, Any]]
+    scroll_id: str
+
+
+class DebugImageSampleRequest(RequestModel):
+    task: str
+    metric: str
+    variant: str
+    iteration: int | None = None
+    refresh: bool = False
+    scroll_id: str | None = None
+    navigate_current_metric: bool = True
+    model_events: bool = False
+
+
+class DebugImageSampleResponse(ResponseModel):
+    event: dict[str, Any] | None
+    min_iteration: int | None
+    max_iteration: int | None
+    scroll_id: str
+
+
+class MultiTaskPlotsRequest(RequestModel):
+    tasks: list[str] = Field(min_length=1)
+    iters: int | None = Field(None, ge=1)
+    scroll_id: str | None = None
+    no_scroll: bool = False
+    model_events: bool = False
+
+
+class MultiTaskPlotsResponse(ResponseModel):
+    plots: dict[str, Any]
+    returned: int
+    total: int
+    scroll_id: str | None

@@ -188,3 +188,49 @@ def test_a_batch_of_10k_events_lands_in_one_call(api: Api, n: int) -> None:
     assert reply["added"] == n
     histogram = api("events.scalar_metrics_iter_histogram", {"task": task, "samples": 0})["m"]
     assert sum(len(series["x"]) for series in histogram.values()) == n
+
+
+def _image(task: str, metric: str, variant: str, iteration: int) -> dict[str, Any]:
+    return {"type": "training_debug_image", "task": task, "metric": metric, "variant": variant, "iter": iteration,
+            "key": f"{metric}/{variant}/{iteration}", "url": f"http://files/{metric}/{variant}/{iteration}.png"}  # fmt: skip
+
+
+def test_debug_images_scroll_back_through_iterations(api: Api) -> None:
+    task = new_task(api)
+    send(api, [_image(task, "samples", v, i) for i in range(4) for v in ("a", "b")] + [_image(task, "other", "x", 9)])
+    first = api("events.debug_images", {"metrics": [{"task": task, "metric": "samples"}], "iters": 2})
+    [entry] = first["metrics"]
+    assert entry["task"] == task
+    assert [it["iter"] for it in entry["iterations"]] == [3, 2]
+    assert [e["variant"] for e in entry["iterations"][0]["events"]] == ["a", "b"]
+    assert entry["iterations"][0]["events"][0]["url"] == "http://files/samples/a/3.png"
+    second = api("events.debug_images", {"metrics": [{"task": task, "metric": "samples"}], "iters": 2, "scroll_id": first["scroll_id"]})
+    assert [it["iter"] for it in second["metrics"][0]["iterations"]] == [1, 0]
+    third = api("events.debug_images", {"metrics": [{"task": task, "metric": "samples"}], "iters": 2, "scroll_id": second["scroll_id"]})
+    assert third["metrics"][0]["iterations"] == []
+    refreshed = api("events.debug_images", {"metrics": [{"task": task, "metric": "samples"}], "iters": 1, "scroll_id": second["scroll_id"], "refresh": True})
+    assert [it["iter"] for it in refreshed["metrics"][0]["iterations"]] == [3]
+    assert api.call("events.debug_images", {"metrics": [{"task": task}], "scroll_id": "%%%"}).code == (400, 1104)
+    assert api.call("events.debug_images", {"metrics": [{"task": "nope"}]}).code == (400, 101)
+
+
+def test_debug_image_sample(api: Api) -> None:
+    task = new_task(api)
+    send(api, [_image(task, "samples", "a", i) for i in (2, 5, 7)])
+    latest = api("events.get_debug_image_sample", {"task": task, "metric": "samples", "variant": "a"})
+    assert latest["event"]["iter"] == 7 and (latest["min_iteration"], latest["max_iteration"]) == (2, 7)
+    at = api("events.get_debug_image_sample", {"task": task, "metric": "samples", "variant": "a", "iteration": 5})
+    assert at["event"]["url"].endswith("/5.png")
+    none = api("events.get_debug_image_sample", {"task": task, "metric": "samples", "variant": "zz"})
+    assert none["event"] is None and none["max_iteration"] is None
+
+
+def test_multi_task_plots(api: Api) -> None:
+    a, b = new_task(api), new_task(api, name="other events task")
+    send(api, [{"type": "plot", "task": t, "metric": "p", "variant": "v", "iter": i, "plot_str": "{}"} for t in (a, b) for i in (1, 2)])
+    reply = api("events.get_multi_task_plots", {"tasks": [a, b, "missing"]})
+    by_task = reply["plots"]["p"]["v"]
+    assert set(by_task) == {a, b}
+    assert by_task[b]["name"] == "other events task"
+    assert [p["iter"] for p in by_task[a]["plots"]] == [2]  # the last iteration by default
+    assert reply["returned"] == 2

@@ -76,3 +76,24 @@ def get_task_plots(call: Call, req: s.PlotsRequest) -> dict:
 def delete_for_task(call: Call, req: s.DeleteForTaskRequest) -> dict:
     """Delete all events of a task and clear its metric summaries."""
     return {"deleted": ops.delete_for_task(call.db, call.user, req.task, req.allow_locked)}
+
+
+@endpoints.add("debug_images", request=s.DebugImagesRequest, response=s.DebugImagesResponse, min_version="2.14")
+def debug_images(call: Call, req: s.DebugImagesRequest) -> dict:
+    """Debug image events of tasks grouped by iteration, the latest ``iters`` first; scroll for more."""
+    return ops.debug_images(
+        call.db, call.user, req.metrics, iters=req.iters, navigate_earlier=req.navigate_earlier,
+        refresh=req.refresh, scroll_id=req.scroll_id,
+    )  # fmt: skip
+
+
+@endpoints.add("get_debug_image_sample", request=s.DebugImageSampleRequest, response=s.DebugImageSampleResponse, min_version="2.12")
+def get_debug_image_sample(call: Call, req: s.DebugImageSampleRequest) -> dict:
+    """One debug image of a metric/variant (the latest, or at ``iteration``) with its iteration range."""
+    return ops.debug_image_sample(call.db, call.user, req.task, req.metric, req.variant, req.iteration)
+
+
+@endpoints.add("get_multi_task_plots", request=s.MultiTaskPlotsRequest, response=s.MultiTaskPlotsResponse)
+def get_multi_task_plots(call: Call, req: s.MultiTaskPlotsRequest) -> dict:
+    """Plots of several tasks, grouped by metric, variant and task (the last ``iters`` iterations)."""
+    return ops.multi_task_plots(call.db, call.user, req.tasks, iters=req.iters)

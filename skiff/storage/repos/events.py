@@ -215,3 +215,38 @@ def plots(conn: Connection, task: str, *, iters: int | None, metrics: list[str] 
         wanted = sorted({r["iter"] for r in rows if r["iter"] is not None}, reverse=True)[:iters]
         rows = [r for r in rows if r["iter"] in wanted]
     return rows
+
+
+def image_iterations(conn: Connection, task: str, metric: str | None, *, before: int | None, after: int | None, earlier: bool, limit: int) -> list[int]:
+    """Distinct iterations with debug images of a task (one metric or all), next page in order."""
+    query = select(task_events.c.iter).where(task_events.c.task == task, task_events.c.type == "training_debug_image")
+    if metric is not None:
+        query = query.where(task_events.c.metric == metric)
+    if before is not None:
+        query = query.where(task_events.c.iter < before)
+    if after is not None:
+        query = query.where(task_events.c.iter > after)
+    query = query.distinct().order_by(task_events.c.iter.desc() if earlier else task_events.c.iter).limit(limit)
+    return [i for i in conn.execute(query).scalars() if i is not None]
+
+
+def images_at(conn: Connection, task: str, metric: str | None, iterations: Sequence[int], variants: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    query = select(task_events).where(
+        task_events.c.task == task, task_events.c.type == "training_debug_image", task_events.c.iter.in_(list(iterations))
+    )
+    if metric is not None:
+        query = query.where(task_events.c.metric == metric)
+    if variants:
+        query = query.where(task_events.c.variant.in_(list(variants)))
+    return [dict(r._mapping) for r in conn.execute(query.order_by(task_events.c.iter, task_events.c.metric, task_events.c.variant, task_events.c.id))]
+
+
+def image_range(conn: Connection, task: str, metric: str, variant: str) -> tuple[int | None, int | None]:
+    where = and_(
+        task_events.c.task == task,
+        task_events.c.type == "training_debug_image",
+        task_events.c.metric == metric,
+        task_events.c.variant == variant,
+    )
+    low, high = conn.execute(select(func.min(task_events.c.iter), func.max(task_events.c.iter)).where(where)).one()
+    return low, high

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="database URL (default: a new SQLite file)")
     args = parser.parse_args()
 
+    if args.db:
+        subprocess.run([sys.executable, "-m", "skiff", "db", "upgrade", "--db", args.db], check=True)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         env = {"SKIFF_ACCESS_KEY": "BENCHKEY", "SKIFF_SECRET_KEY": "benchsecret"}

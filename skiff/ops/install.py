@@ -58,9 +58,9 @@ def prepare(settings: Settings) -> Prepared:
     if not state.up_to_date:
         if db.dialect != "sqlite":
             db.dispose()
-            found = state.current or "an empty database"
+            found = f"is at revision {state.current}" if state.current else "has no skiff schema yet"
             raise StaleSchema(
-                f"the database schema is at {found}, this skiff needs {state.head}.\n"
+                f"the database {found}; this skiff needs revision {state.head}.\n"
                 f"Back it up, then run:  skiff db upgrade --db '{settings.db_url}'"
             )
         upgraded_from, backup = upgrade_database(db, settings)

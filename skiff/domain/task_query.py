@@ -60,7 +60,7 @@ def parse_list(value: Any, field_name: str) -> ListCondition:
         if isinstance(token, str) and token.startswith("__$"):
             op = token[3:]
             if pending_not and op != "nop":
-                raise error("fields_value_error", f"Value is expected after __$not", field=field_name)
+                raise error("fields_value_error", "Value is expected after __$not", field=field_name)
             if op in ("any", "or"):
                 context_all, legacy = False, False
                 global_op = global_op or "or"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
 from skiff.settings import normalize_db_url

@@ -440,7 +440,7 @@ def test_move_to_the_top_level(api: Api) -> None:
 
 
 def test_move_refusals(api: Api) -> None:
-    project = create(api, "mvr/p/child")
+    create(api, "mvr/p/child")
     p = by_name(api, "mvr/p")["id"]
     create(api, "other/p")
 

@@ -10,7 +10,6 @@ A second run points ``CLEARML_FILES_HOST`` at a ``file://`` folder instead (no f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
     and_,
@@ -21,7 +20,6 @@ from sqlalchemy import (
     case,
     delete,
     exists,
-    false,
     func,
     insert,
     literal,
@@ -34,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from skiff.domain.model_document import ARCHIVED_TAG, HIDDEN_TAG, STRING_ORDER_FIELDS, ModelQuery
-from skiff.domain.projects import TagFilter
+from skiff.storage.repos.common import BadPattern, has_tag, order_clauses, tag_condition
 from skiff.storage.tables import model_tags, models, tasks
 
 #: Document fields that live in their own column.
@@ -46,10 +44,6 @@ _PROMOTED_SET = frozenset(PROMOTED)
 _COLUMNS = [models.c[name] for name in PROMOTED] + [models.c.document]
 PUBLIC = ""
 _PG_INVALID_REGEX = "2201B"
-
-
-class BadPattern(Exception):
-    """The database refused a regular expression."""
 
 
 def _split(doc: dict[str, Any]) -> dict[str, Any]:
@@ -217,20 +211,13 @@ def update_task_statistics(
 
 
 # contents of projects -------------------------------------------------------------------------------
-def _has_tag(kind: str, values: Iterable[str] | None = None) -> ColumnElement[bool]:
-    query = select(literal(1)).where(model_tags.c.model == models.c.id, model_tags.c.kind == kind)
-    if values is not None:
-        query = query.where(model_tags.c.tag.in_(list(values)))
-    return exists(query)
-
-
 def count_in_projects(conn: Connection, company: str, project_ids: Sequence[str]) -> dict[str, int]:
     """The company's models in these projects, and those of them not archived."""
     if not project_ids:
         return {"models": 0, "non_archived_models": 0}
     mine = and_(models.c.company == company, models.c.project.in_(list(project_ids)))
     count = select(func.count()).select_from(models)
-    not_archived = not_(_has_tag("system_tags", [ARCHIVED_TAG]))
+    not_archived = not_(has_tag(model_tags, models.c.id, "system_tags", [ARCHIVED_TAG]))
     return {
         "models": conn.execute(count.where(mine)).scalar_one(),
         "non_archived_models": conn.execute(count.where(mine, not_archived)).scalar_one(),
@@ -259,40 +246,6 @@ def delete_in_projects(conn: Connection, company: str, project_ids: Sequence[str
 
 
 # get_all ------------------------------------------------------------------------------------------
-def _tag_condition(kind: str, spec: TagFilter) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if spec.include:
-        parts.append(_has_tag(kind, spec.include))
-    if spec.exclude:
-        parts.append(not_(_has_tag(kind, spec.exclude)))
-    condition = and_(*parts) if parts else false()
-    if spec.empty:
-        condition = or_(condition, not_(_has_tag(kind)))
-    return condition
-
-
-def _text(column: Column[Any], dialect: str) -> ColumnElement[Any]:
-    # byte-wise order on both dialects (as projects and tasks sort)
-    return column.collate("C") if dialect == "postgresql" else column
-
-
-def _order(query: ModelQuery, dialect: str) -> list[ColumnElement[Any]]:
-    """The first key ascending puts empty values (null, "" for strings) last, as the reference."""
-    if not query.order:
-        return [models.c.created, models.c.id]
-    clauses: list[ColumnElement[Any]] = []
-    for position, (name, descending) in enumerate(query.order):
-        column = models.c[name]
-        if position == 0 and not descending:
-            blank = column.is_(None)
-            if name in STRING_ORDER_FIELDS:
-                blank = or_(blank, column == "")
-            clauses.append(case((blank, 1), else_=0))
-        key = _text(column, dialect) if name in STRING_ORDER_FIELDS else column
-        clauses.append(key.desc().nulls_last() if descending else key.asc().nulls_first())
-    return clauses
-
-
 def find_models(
     conn: Connection, companies: Sequence[str], query: ModelQuery, *, projects: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -318,19 +271,19 @@ def find_models(
     if query.ready is not None:
         where.append(c.ready == query.ready)
     if query.tags:
-        where.append(_tag_condition("tags", query.tags))
+        where.append(tag_condition(model_tags, models.c.id, "tags", query.tags))
     if query.system_tags:
-        where.append(_tag_condition("system_tags", query.system_tags))
+        where.append(tag_condition(model_tags, models.c.id, "system_tags", query.system_tags))
     for key, values in query.metadata:
         if values:
             where.append(c.document[("metadata", key, "value")].as_string().in_(list(values)))
     if not query.include_hidden:
-        where.append(not_(_has_tag("system_tags", [HIDDEN_TAG])))
+        where.append(not_(has_tag(model_tags, models.c.id, "system_tags", [HIDDEN_TAG])))
 
     statement = (
         select(*_COLUMNS)
         .where(*where)
-        .order_by(*_order(query, conn.dialect.name))
+        .order_by(*(order_clauses(models, query.order, STRING_ORDER_FIELDS, conn.dialect.name) or [models.c.created, models.c.id]))
         .offset(query.offset)
         .limit(query.limit)
     )

@@ -12,41 +12,26 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
     Table,
     and_,
-    case,
     delete,
     exists,
-    false,
     func,
     insert,
     not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from skiff.domain.projects import ARCHIVED_TAG, HIDDEN_TAG, REPORTS_TAG, STRING_FIELDS, ProjectQuery, TagFilter
+from skiff.domain.projects import ARCHIVED_TAG, HIDDEN_TAG, REPORTS_TAG, STRING_FIELDS, ProjectQuery
+from skiff.storage.repos.common import BadPattern, NameTaken, has_tag, order_clauses, tag_condition
 from skiff.storage.tables import project_tags, projects, task_tags, tasks
 
 _UNIQUE_NAME = "uq_projects_company_name"
 _PG_INVALID_REGEX = "2201B"
-
-
-class NameTaken(Exception):
-    """A project with this full name already exists in the company."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-class BadPattern(Exception):
-    """The database refused a regular expression."""
 
 
 def _is_unique_name_violation(exc: IntegrityError) -> bool:
@@ -163,52 +148,6 @@ def tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, list[st
     return found
 
 
-def _has_tag(kind: str, values: Iterable[str]) -> ColumnElement[bool]:
-    return exists().where(
-        project_tags.c.project == projects.c.id,
-        project_tags.c.kind == kind,
-        project_tags.c.tag.in_(list(values)),
-    )
-
-
-def _has_any_tag(kind: str) -> ColumnElement[bool]:
-    return exists().where(project_tags.c.project == projects.c.id, project_tags.c.kind == kind)
-
-
-def _tag_condition(kind: str, spec: TagFilter) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if spec.include:
-        parts.append(_has_tag(kind, spec.include))
-    if spec.exclude:
-        parts.append(not_(_has_tag(kind, spec.exclude)))
-    condition = and_(*parts) if parts else false()
-    if spec.empty:
-        condition = or_(condition, not_(_has_any_tag(kind)))
-    return condition
-
-
-def _text(column: Column[Any], dialect: str) -> ColumnElement[Any]:
-    # Byte-wise string order on both dialects, whatever the PostgreSQL database's collation is
-    # (the reference compares code points; SQLite's default BINARY collation already does).
-    return column.collate("C") if dialect == "postgresql" else column
-
-
-def _order(query: ProjectQuery, dialect: str) -> list[ColumnElement[Any]]:
-    """ORDER BY for ``query.order``. The first key, ascending, puts empty values (null, and ""
-    for strings) after all others (spec tasks-queries §4.2); later keys sort nulls lowest."""
-    clauses: list[ColumnElement[Any]] = []
-    for position, (name, descending) in enumerate(query.order):
-        column = projects.c[name]
-        if position == 0 and not descending:
-            blank = column.is_(None)
-            if name in STRING_FIELDS:
-                blank = or_(blank, column == "")
-            clauses.append(case((blank, 1), else_=0))
-        key = _text(column, dialect) if name in STRING_FIELDS else column
-        clauses.append(key.desc().nulls_last() if descending else key.asc().nulls_first())
-    return clauses
-
-
 def find_projects(conn: Connection, company: str, query: ProjectQuery) -> list[dict[str, Any]]:
     """One page of the company's projects matching ``query``, as rows.
 
@@ -231,9 +170,9 @@ def find_projects(conn: Connection, company: str, query: ProjectQuery) -> list[d
     if query.basename:
         where.append(c.basename == query.basename)
     if query.tags:
-        where.append(_tag_condition("tags", query.tags))
+        where.append(tag_condition(project_tags, projects.c.id, "tags", query.tags))
     if query.system_tags:
-        where.append(_tag_condition("system_tags", query.system_tags))
+        where.append(tag_condition(project_tags, projects.c.id, "system_tags", query.system_tags))
     if query.parents:
         if query.shallow:
             where.append(c.parent.in_(query.parents))
@@ -242,10 +181,10 @@ def find_projects(conn: Connection, company: str, query: ProjectQuery) -> list[d
     elif query.shallow:
         where.append(c.parent.is_(None))
     if not query.include_hidden:
-        where.append(not_(_has_tag("system_tags", [HIDDEN_TAG])))
+        where.append(not_(has_tag(project_tags, projects.c.id, "system_tags", [HIDDEN_TAG])))
 
     statement = select(projects).where(*where)
-    order = _order(query, dialect)
+    order = order_clauses(projects, query.order, STRING_FIELDS, dialect)
     # Without order_by: creation order (the reference answers in insertion order).
     statement = statement.order_by(*(order or [c.created, c.id])).offset(query.offset).limit(query.limit)
     try:

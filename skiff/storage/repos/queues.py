@@ -29,29 +29,23 @@ the queue renumbered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    and_,
-    case,
     delete,
-    exists,
-    false,
     func,
     insert,
     literal,
     not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from skiff.domain.projects import TagFilter
 from skiff.domain.queues import (
     DEFAULT_TAG,
     HIDDEN_TAGS,
@@ -60,6 +54,7 @@ from skiff.domain.queues import (
     QueueQuery,
     epoch_ms,
 )
+from skiff.storage.repos.common import BadPattern, NameTaken, has_tag, order_clauses, tag_condition
 from skiff.storage.tables import queue_entries, queue_metrics, queue_tags, queues
 
 #: Distance between the positions of neighbouring entries after an append or a renumbering.
@@ -68,18 +63,6 @@ STEP = 1 << 20
 _UNIQUE_NAME = "uq_queues_company_name"
 _ENTRY_KEY = "pk_queue_entries"
 _PG_INVALID_REGEX = "2201B"
-
-
-class NameTaken(Exception):
-    """A queue with this name already exists in the company."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-class BadPattern(Exception):
-    """The database refused a regular expression."""
 
 
 class UnknownQueue(Exception):
@@ -173,7 +156,7 @@ def default_queues(conn: Connection, company: str) -> list[dict[str, Any]]:
     Exactly one is the normal case; the caller answers none with 400/707 and several with 400/708."""
     query = (
         select(queues)
-        .where(queues.c.company == company, _has_tag("system_tags", [DEFAULT_TAG]))
+        .where(queues.c.company == company, has_tag(queue_tags, queues.c.id, "system_tags", [DEFAULT_TAG]))
         .order_by(queues.c.created, queues.c.id)
     )
     return [_row(r) for r in conn.execute(query)]
@@ -203,39 +186,6 @@ def tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, list[st
     return found
 
 
-def _has_tag(kind: str, values: Iterable[str]) -> ColumnElement[bool]:
-    return exists().where(
-        queue_tags.c.queue == queues.c.id, queue_tags.c.kind == kind, queue_tags.c.tag.in_(list(values))
-    )
-
-
-def _tag_condition(kind: str, spec: TagFilter) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if spec.include:
-        parts.append(_has_tag(kind, spec.include))
-    if spec.exclude:
-        parts.append(not_(_has_tag(kind, spec.exclude)))
-    condition = and_(*parts) if parts else false()
-    if spec.empty:
-        condition = or_(condition, not_(exists().where(queue_tags.c.queue == queues.c.id, queue_tags.c.kind == kind)))
-    return condition
-
-
-def _order(query: QueueQuery, dialect: str) -> list[ColumnElement[Any]]:
-    """ORDER BY for ``query.order``: empties last on the first ascending key (as projects)."""
-    clauses: list[ColumnElement[Any]] = []
-    for position, (name, descending) in enumerate(query.order):
-        column = queues.c[name]
-        if position == 0 and not descending:
-            blank = column.is_(None)
-            if name in STRING_FIELDS:
-                blank = or_(blank, column == "")
-            clauses.append(case((blank, 1), else_=0))
-        key = column.collate("C") if name in STRING_FIELDS and dialect == "postgresql" else column
-        clauses.append(key.desc().nulls_last() if descending else key.asc().nulls_first())
-    return clauses
-
-
 def find_queues(conn: Connection, company: str, query: QueueQuery) -> list[dict[str, Any]]:
     """One page of the company's queues matching ``query`` (name: unanchored regex search)."""
     c = queues.c
@@ -245,12 +195,12 @@ def find_queues(conn: Connection, company: str, query: QueueQuery) -> list[dict[
     if query.name:
         where.append(c.name.regexp_match(query.name))
     if query.tags:
-        where.append(_tag_condition("tags", query.tags))
+        where.append(tag_condition(queue_tags, queues.c.id, "tags", query.tags))
     if query.system_tags:
-        where.append(_tag_condition("system_tags", query.system_tags))
+        where.append(tag_condition(queue_tags, queues.c.id, "system_tags", query.system_tags))
     if not query.include_hidden:
-        where.append(not_(_has_tag("system_tags", HIDDEN_TAGS)))
-    order = _order(query, conn.dialect.name) or [c.created, c.id]
+        where.append(not_(has_tag(queue_tags, queues.c.id, "system_tags", HIDDEN_TAGS)))
+    order = order_clauses(queues, query.order, STRING_FIELDS, conn.dialect.name) or [c.created, c.id]
     statement = select(queues).where(*where).order_by(*order).offset(query.offset).limit(query.limit)
     try:
         return [_row(r) for r in conn.execute(statement)]

@@ -1,0 +1,65 @@
+"""Pieces every entity's ``get_all`` shares: tag side-table conditions and ORDER BY with the
+reference's empty-values rule, plus the exceptions repositories raise instead of driver errors."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, ColumnElement, Table, and_, case, exists, false, literal, not_, or_, select
+
+from skiff.domain.projects import TagFilter
+
+
+class NameTaken(Exception):
+    """The unique (company, name) constraint refused a write (e.g. a racing creator)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class BadPattern(Exception):
+    """The database refused a regular expression that Python's ``re`` accepted."""
+
+
+def has_tag(tags: Table, owner: Column[Any], kind: str, values: Iterable[str] | None = None) -> ColumnElement[bool]:
+    """EXISTS a row of the ``tags`` side table (owner column first) for this entity and kind
+    (with one of ``values`` when given)."""
+    link = tags.c[tags.primary_key.columns.keys()[0]]
+    query = select(literal(1)).where(link == owner, tags.c.kind == kind)
+    if values is not None:
+        query = query.where(tags.c.tag.in_(list(values)))
+    return exists(query)
+
+
+def tag_condition(tags: Table, owner: Column[Any], kind: str, spec: TagFilter) -> ColumnElement[bool]:
+    """Inclusions (any of), exclusions (none of) and ``null`` (no tags of this kind)."""
+    parts: list[ColumnElement[bool]] = []
+    if spec.include:
+        parts.append(has_tag(tags, owner, kind, spec.include))
+    if spec.exclude:
+        parts.append(not_(has_tag(tags, owner, kind, spec.exclude)))
+    condition = and_(*parts) if parts else false()
+    if spec.empty:
+        condition = or_(condition, not_(has_tag(tags, owner, kind)))
+    return condition
+
+
+def order_clauses(
+    table: Table, order: Sequence[tuple[str, bool]], string_fields: Collection[str], dialect: str
+) -> list[ColumnElement[Any]]:
+    """ORDER BY for ``(field, descending)`` keys. The first ascending key puts empty values (null,
+    and "" for strings) after all others (spec tasks-queries §4.2); later keys sort nulls lowest.
+    Strings compare byte-wise on both dialects (``COLLATE "C"`` on PostgreSQL)."""
+    clauses: list[ColumnElement[Any]] = []
+    for position, (name, descending) in enumerate(order):
+        column = table.c[name]
+        if position == 0 and not descending:
+            blank = column.is_(None)
+            if name in string_fields:
+                blank = or_(blank, column == "")
+            clauses.append(case((blank, 1), else_=0))
+        key = column.collate("C") if name in string_fields and dialect == "postgresql" else column
+        clauses.append(key.desc().nulls_last() if descending else key.asc().nulls_first())
+    return clauses

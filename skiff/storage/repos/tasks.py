@@ -388,10 +388,9 @@ def _order_by(query: TaskQuery, dialect: str) -> list[Any]:
             if key.path in _STRING_ORDER:
                 empty = or_(empty, column == "")
             clauses.append(case((empty, 1), else_=0))
-        if key.descending:
-            clauses.append(column.desc().nulls_last() if dialect == "postgresql" else column.desc())
-        else:
-            clauses.append(column.asc().nulls_first() if dialect == "postgresql" else column.asc())
+        if key.path in _STRING_ORDER and dialect == "postgresql":
+            column = column.collate("C")  # byte-wise, as SQLite and the other entities compare
+        clauses.append(column.desc().nulls_last() if key.descending else column.asc().nulls_first())
     return clauses
 
 

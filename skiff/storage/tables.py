@@ -342,7 +342,9 @@ scalar_events = Table(
     Column("iter", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
-    Index(None, "task", "metric", "variant", "iter"),
+    # one point per (task, metric, variant, iteration): reporting it again replaces it, as the
+    # reference's deterministic event ids do (and a client's retried batch adds nothing)
+    Index(None, "task", "metric", "variant", "iter", unique=True),
 )
 
 #: Logs, plots, debug images and vectors: the type-specific part is in ``payload``.

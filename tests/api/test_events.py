@@ -234,3 +234,15 @@ def test_multi_task_plots(api: Api) -> None:
     assert by_task[b]["name"] == "other events task"
     assert [p["iter"] for p in by_task[a]["plots"]] == [2]  # the last iteration by default
     assert reply["returned"] == 2
+
+
+def test_a_point_reported_again_replaces_the_first(api: Api) -> None:
+    # the reference's event ids are derived from (task, metric, variant, iter); a client that
+    # retries a batch (GET is retried by urllib3 on a read timeout) must not double the points
+    task = new_task(api)
+    batch = [scalar(task, "loss", "train", i, float(i)) for i in range(3)]
+    send(api, batch)
+    send(api, batch)
+    send(api, [scalar(task, "loss", "train", 1, 42.0)])
+    series = api("events.scalar_metrics_iter_histogram", {"task": task})["loss"]["train"]
+    assert series == {"name": "train", "x": [0, 1, 2], "y": [0.0, 42.0, 2.0]}

@@ -21,13 +21,23 @@ _SCALAR_COLUMNS = ("task", "metric", "variant", "iter", "timestamp", "value")
 _EVENT_COLUMNS = ("task", "type", "timestamp", "iter", "metric", "variant", "payload")
 
 
-def _insert_many(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def _insert_many(
+    conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, upsert: str = ""
+) -> None:
     """A plain DB-API executemany: for thousands of rows per batch it is several times faster
-    than compiling a SQLAlchemy insert."""
+    than compiling a SQLAlchemy insert. ``upsert`` is an ``ON CONFLICT …`` clause (same syntax on
+    SQLite and PostgreSQL)."""
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(f'"{c}"' for c in columns)
-    sql = f'INSERT INTO {table} ({names}) VALUES ({", ".join([marker] * len(columns))})'
+    sql = f'INSERT INTO {table} ({names}) VALUES ({", ".join([marker] * len(columns))}) {upsert}'
     conn.exec_driver_sql(sql, rows)
+
+
+#: reporting a point again replaces its value (the unique index on task, metric, variant, iter)
+_SCALAR_UPSERT = (
+    'ON CONFLICT ("task", "metric", "variant", "iter") '
+    'DO UPDATE SET "value" = excluded."value", "timestamp" = excluded."timestamp"'
+)
 
 
 def append(conn: Connection, events: Sequence[Event]) -> None:
@@ -39,7 +49,7 @@ def append(conn: Connection, events: Sequence[Event]) -> None:
         if e.type != SCALAR
     ]
     if scalars:
-        _insert_many(conn, scalar_events.name, _SCALAR_COLUMNS, scalars)
+        _insert_many(conn, scalar_events.name, _SCALAR_COLUMNS, scalars, upsert=_SCALAR_UPSERT)
     if others:
         _insert_many(conn, task_events.name, _EVENT_COLUMNS, others)
 

@@ -493,3 +493,14 @@ def configuration_items(doc: dict[str, Any], names: list[str] | None = None) -> 
     config = doc.get("configuration") or {}
     wanted = config if names is None else [n for n in config if n in set(names)]
     return [config[name] for name in sorted(wanted)]
+
+
+def task_urls(doc: dict[str, Any], model_urls: list[str]) -> dict[str, list[str]]:
+    """The ``task_urls`` object of delete/reset: output-mode artifact uris plus the given model
+    uris (``event_urls`` is always empty, as in the reference)."""
+    artifacts = (doc.get("execution") or {}).get("artifacts") or []
+    return {
+        "model_urls": list(model_urls),
+        "artifact_urls": [a["uri"] for a in artifacts if a.get("mode", "output") == "output" and a.get("uri")],
+        "event_urls": [],
+    }

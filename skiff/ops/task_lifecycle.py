@@ -18,7 +18,7 @@ from skiff.domain import clock
 from skiff.domain import task_status as machine
 from skiff.domain.errors import error
 from skiff.domain.identity import Identity
-from skiff.domain.task_document import TASK_STATUSES
+from skiff.domain.task_document import TASK_STATUSES, task_urls
 from skiff.ops import models as models_ops
 from skiff.ops import queues as queue_ops
 from skiff.ops import workers as worker_ops
@@ -357,12 +357,7 @@ def reset(
         )
         removed = queues_repo.remove_task_entries(conn, caller.company, task, now)
         events_repo.delete_for_task(conn, task)
-        artifacts = (old.get("execution") or {}).get("artifacts") or []
-        urls = {
-            "model_urls": cleanup.model_urls,
-            "artifact_urls": [a["uri"] for a in artifacts if a.get("mode", "output") == "output" and a.get("uri")],
-            "event_urls": [],
-        }
+        urls = task_urls(old, cleanup.model_urls)
 
         def extras(doc: dict[str, Any], when: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
             execution = copy.deepcopy(doc.get("execution") or {})

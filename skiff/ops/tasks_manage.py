@@ -171,15 +171,6 @@ def clone_task(db: Database, caller: Identity, req: dict[str, Any], version: Ver
 
 
 # delete ------------------------------------------------------------------------------------------
-def _urls(doc: dict[str, Any]) -> dict[str, list[str]]:
-    artifacts = (doc.get("execution") or {}).get("artifacts") or []
-    return {
-        "model_urls": [],
-        "artifact_urls": [a["uri"] for a in artifacts if a.get("mode", "output") == "output" and a.get("uri")],
-        "event_urls": [],
-    }
-
-
 def remove_task(
     conn: Connection, caller: Identity, doc: dict[str, Any], *, force: bool, delete_output_models: bool, now: datetime
 ) -> dict[str, Any]:
@@ -203,8 +194,7 @@ def remove_task(
         conn, caller, doc, force=force, delete_output_models=delete_output_models, deleting=True, now=now
     )
     updated_children = repo.mark_children_orphaned(conn, task, f"{docs.DELETED_PARENT_PREFIX}{task}", now, caller.user)
-    urls = _urls(doc)
-    urls["model_urls"] = cleanup.model_urls
+    urls = docs.task_urls(doc, cleanup.model_urls)
     # B5 leaves nothing to change on a task about to go: its queue entry and events go with it
     queues_repo.remove_task_entries(conn, caller.company, task, now)
     events_repo.delete_for_task(conn, task)

@@ -367,13 +367,28 @@ def enqueue_many(call: Call, req: s.EnqueueManyRequest) -> dict:
     return batch
 
 
+def _dequeue_args(req: s.DequeueRequest | s.DequeueManyRequest) -> dict[str, Any]:
+    return {
+        "reason": req.status_reason,
+        "message": req.status_message,
+        "remove_from_all_queues": req.remove_from_all_queues,
+        "new_status": req.new_status,
+    }
+
+
+def _reset_args(req: s.ResetRequest | s.ResetManyRequest) -> dict[str, Any]:
+    return {
+        "force": req.force,
+        "clear_all": req.clear_all,
+        "return_file_urls": req.return_file_urls,
+        "delete_output_models": req.delete_output_models,
+    }
+
+
 @endpoints.add("dequeue", request=s.DequeueRequest, response=s.DequeueResponse)
 def dequeue(call: Call, req: s.DequeueRequest) -> dict:
     """Take a task off its queue (back to its previous status); never fails on status."""
-    return lifecycle.dequeue(
-        call.db, call.user, req.task, reason=req.status_reason, message=req.status_message,
-        remove_from_all_queues=req.remove_from_all_queues, new_status=req.new_status,
-    )  # fmt: skip
+    return lifecycle.dequeue(call.db, call.user, req.task, **_dequeue_args(req))
 
 
 @endpoints.add("dequeue_many", request=s.DequeueManyRequest, response=s.BatchResponse, min_version="2.13")
@@ -381,11 +396,7 @@ def dequeue_many(call: Call, req: s.DequeueManyRequest) -> dict:
     """tasks.dequeue for each id."""
 
     def one(task: str) -> dict[str, Any]:
-        result = lifecycle.dequeue(
-            call.db, call.user, task, reason=req.status_reason, message=req.status_message,
-            remove_from_all_queues=req.remove_from_all_queues, new_status=req.new_status,
-        )  # fmt: skip
-        return {**result, "dequeued": True}
+        return {**lifecycle.dequeue(call.db, call.user, task, **_dequeue_args(req)), "dequeued": True}
 
     return run_batch(req.ids, one)
 
@@ -393,10 +404,7 @@ def dequeue_many(call: Call, req: s.DequeueManyRequest) -> dict:
 @endpoints.add("reset", request=s.ResetRequest, response=s.ResetResponse)
 def reset(call: Call, req: s.ResetRequest) -> dict:
     """Return a task to a fresh draft: status created, no run results, events deleted."""
-    return lifecycle.reset(
-        call.db, call.user, req.task, force=req.force, clear_all=req.clear_all,
-        return_file_urls=req.return_file_urls, delete_output_models=req.delete_output_models,
-    )  # fmt: skip
+    return lifecycle.reset(call.db, call.user, req.task, **_reset_args(req))
 
 
 @endpoints.add("reset_many", request=s.ResetManyRequest, response=s.BatchResponse, min_version="2.13")
@@ -404,10 +412,7 @@ def reset_many(call: Call, req: s.ResetManyRequest) -> dict:
     """tasks.reset for each id."""
 
     def one(task: str) -> dict[str, Any]:
-        result = lifecycle.reset(
-            call.db, call.user, task, force=req.force, clear_all=req.clear_all,
-            return_file_urls=req.return_file_urls, delete_output_models=req.delete_output_models,
-        )  # fmt: skip
+        result = lifecycle.reset(call.db, call.user, task, **_reset_args(req))
         result.pop("events")
         return {**result, "dequeued": bool(result["dequeued"])}
 

@@ -3,7 +3,7 @@ reference's empty-values rule, plus the exceptions repositories raise instead of
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Table, and_, case, exists, false, literal, not_, or_, select
@@ -63,3 +63,22 @@ def order_clauses(
         key = column.collate("C") if name in string_fields and dialect == "postgresql" else column
         clauses.append(key.desc().nulls_last() if descending else key.asc().nulls_first())
     return clauses
+
+
+def split_document(doc: Mapping[str, Any], promoted: Sequence[str]) -> dict[str, Any]:
+    """A whole entity document as a row: promoted fields as columns, the rest in ``document``."""
+    row = {name: doc.get(name) for name in promoted}
+    columns = frozenset(promoted)
+    row["document"] = {k: v for k, v in doc.items() if k not in columns}
+    return row
+
+
+def merge_document(row: Any, promoted: Sequence[str]) -> dict[str, Any]:
+    """The inverse of ``split_document``: unset (NULL) promoted fields stay absent."""
+    mapping = row._mapping
+    doc = dict(mapping["document"] or {})
+    for name in promoted:
+        value = mapping[name]
+        if value is not None:
+            doc[name] = value
+    return doc

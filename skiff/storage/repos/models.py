@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from skiff.domain.model_document import ARCHIVED_TAG, HIDDEN_TAG, STRING_ORDER_FIELDS, ModelQuery
-from skiff.storage.repos.common import BadPattern, has_tag, order_clauses, tag_condition
+from skiff.storage.repos.common import BadPattern, has_tag, merge_document, order_clauses, split_document, tag_condition
 from skiff.storage.tables import model_tags, models, tasks
 
 #: Document fields that live in their own column.
@@ -40,27 +40,19 @@ PROMOTED = (
     "id", "company", "company_origin", "user", "name", "project", "task", "parent", "framework", "uri",
     "ready", "comment", "created", "last_update", "last_change", "last_changed_by",
 )  # fmt: skip
-_PROMOTED_SET = frozenset(PROMOTED)
 _COLUMNS = [models.c[name] for name in PROMOTED] + [models.c.document]
 PUBLIC = ""
 _PG_INVALID_REGEX = "2201B"
 
 
 def _split(doc: dict[str, Any]) -> dict[str, Any]:
-    row = {name: doc.get(name) for name in PROMOTED}
+    row = split_document(doc, PROMOTED)
     row["ready"] = bool(row["ready"])
-    row["document"] = {k: v for k, v in doc.items() if k not in _PROMOTED_SET}
     return row
 
 
 def _merge(row: Any) -> dict[str, Any]:
-    mapping = row._mapping
-    doc = dict(mapping["document"] or {})
-    for name in PROMOTED:
-        value = mapping[name]
-        if value is not None:
-            doc[name] = value
-    return doc
+    return merge_document(row, PROMOTED)
 
 
 def _write_tags(conn: Connection, doc: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ from skiff.domain.task_query import (
     parse_param_path,
 )
 
+from skiff.storage.repos.common import merge_document, split_document
 from skiff.storage.tables import task_hyperparams, task_metrics, task_tags, tasks
 
 #: Document fields that live in their own column (None = absent).
@@ -49,26 +50,18 @@ PROMOTED = (
     "last_update", "last_change", "last_changed_by", "last_iteration", "last_worker",
     "last_worker_report", "active_duration",
 )  # fmt: skip
-_PROMOTED_SET = frozenset(PROMOTED)
 _COLUMNS = [tasks.c[name] for name in PROMOTED] + [tasks.c.document]
 PUBLIC = ""
 
 
 def _split(doc: dict[str, Any]) -> dict[str, Any]:
-    row = {name: doc.get(name) for name in PROMOTED}
+    row = split_document(doc, PROMOTED)
     row["queue"] = (doc.get("execution") or {}).get("queue")
-    row["document"] = {k: v for k, v in doc.items() if k not in _PROMOTED_SET}
     return row
 
 
 def _merge(row: Any) -> dict[str, Any]:
-    mapping = row._mapping
-    doc = dict(mapping["document"] or {})
-    for name in PROMOTED:
-        value = mapping[name]
-        if value is not None:
-            doc[name] = value
-    return doc
+    return merge_document(row, PROMOTED)
 
 
 def _number(value: Any) -> float | None:

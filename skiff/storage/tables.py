@@ -386,3 +386,14 @@ task_metrics = Table(
     Column("total", Float, nullable=False),
     Index(None, "company", "metric_hash", "variant_hash", "value"),
 )
+
+#: Scroll states of the task queries (spec tasks-queries §5.2): only an offset, not bound to the
+#: query or the caller, kept 600 s after its last use so any process can continue a scroll.
+scroll_states = Table(
+    "scroll_states",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Index(None, "expires_at"),
+)

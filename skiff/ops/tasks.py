@@ -18,7 +18,6 @@ from skiff.domain import clock, ids
 from skiff.domain import task_document as docs
 from skiff.domain.errors import ApiError, error
 from skiff.domain.identity import Identity
-from skiff.domain.task_query import parse_query
 from skiff.domain.versions import Version
 from skiff.storage.engine import Database
 from skiff.storage.repos import models as models_repo
@@ -469,22 +468,6 @@ def delete_models(db: Database, caller: Identity, task: str, items: list[dict[st
 
 def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value)).replace(tzinfo=None)
-
-
-# queries -----------------------------------------------------------------------------------------
-def list_tasks(db: Database, caller: Identity, request: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str] | None]:
-    """``tasks.get_all``: stored documents matching the request, in order, and the projection
-    to apply to their read form (spec tasks-queries)."""
-    query = parse_query(request)
-    with db.read() as conn:
-        projects = None
-        condition = query.lists.get("project")
-        if query.include_subprojects and condition is not None and condition.include_any:
-            projects = projects_repo.subtree_ids(conn, caller.company, list(condition.include_any))
-        try:
-            return repo.find_tasks(conn, visible(caller), query, projects=projects), query.projection
-        except repo.UnsupportedField as exc:
-            raise error("invalid_fields", "ordering by this field is not supported", field=str(exc)) from None
 
 
 def validate_existing(db: Database, caller: Identity, task: str) -> None:

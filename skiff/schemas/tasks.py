@@ -328,6 +328,9 @@ class GetAllRequest(RequestModel):
     page_size: Any = None
     search_hidden: Any = None
     include_subprojects: Any = None
+    scroll_id: Any = None
+    size: Any = None
+    refresh_scroll: Any = None
 
 
 class ProjectedTask(ResponseModel):
@@ -338,6 +341,7 @@ class ProjectedTask(ResponseModel):
 
 class GetAllResponse(ResponseModel):
     tasks: list[ProjectedTask]
+    scroll_id: str | None = None
 
 
 class StatusChangeRequest(RequestModel):

@@ -252,8 +252,10 @@ def make_private(call: Call, req: s.Ids) -> dict:
 def get_all(call: Call, req: s.GetAllRequest) -> dict:
     """Query tasks: list filters with the tag operator language, name/comment patterns, ordering,
     paging and projection."""
-    found, paths = ops.list_tasks(call.db, call.user, req.model_dump(exclude_unset=True))
-    return {"tasks": [project(read_form(doc, call.version), paths) for doc in found]}
+    selection = task_queries.list_tasks(call.db, call.user, req.model_dump(exclude_unset=True))
+    paths = selection.query.projection
+    found = {"tasks": [project(read_form(doc, call.version), paths) for doc in selection.docs]}
+    return found if selection.scroll_id is None else {**found, "scroll_id": selection.scroll_id}
 
 
 # status changes ------------------------------------------------------------------------------------
@@ -423,14 +425,16 @@ def reset_many(call: Call, req: s.ResetManyRequest) -> dict:
 def get_all_ex(call: Call, req: s.GetAllExRequest) -> dict:
     """tasks.get_all with reference expansion ({"id": …}) and joins such as ``project.name``."""
     request = req.model_dump(exclude_unset=True)
-    return {"tasks": task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=False)}
+    found, scroll_id = task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=False)
+    return {"tasks": found} if scroll_id is None else {"tasks": found, "scroll_id": scroll_id}
 
 
 @endpoints.add("get_by_id_ex", request=s.GetByIdExRequest, response=s.GetAllResponse)
 def get_by_id_ex(call: Call, req: s.GetByIdExRequest) -> dict:
     """Tasks by id (hidden ones too) with reference expansion and joins."""
     request = req.model_dump(exclude_unset=True)
-    return {"tasks": task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=True)}
+    found, _ = task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=True)
+    return {"tasks": found}  # get_by_id_ex advances a scroll but does not return its id
 
 
 @endpoints.add("get_types", request=s.GetTypesRequest, response=s.GetTypesResponse)

@@ -19,7 +19,7 @@ MAX_PAGE_SIZE = 500
 
 #: Scalar list fields and the document path each one filters.
 SCALAR_LIST_FIELDS = ("id", "user", "project", "parent", "status", "type", "execution.queue")
-ARRAY_LIST_FIELDS = ("tags", "system_tags")
+ARRAY_LIST_FIELDS = ("tags", "system_tags", "models.input.model")
 PATTERN_FIELDS = ("name", "comment")
 
 

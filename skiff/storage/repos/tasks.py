@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from skiff.domain.task_query import (
+    ARRAY_LIST_FIELDS,
     ListCondition,
     MetricPath,
     ParamPath,
@@ -74,14 +75,28 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: Array list fields (spec tasks-queries §2.4): their elements are rows of the task_tags side table
+#: under these kinds.
+_ARRAY_KINDS = {"tags": "tags", "system_tags": "system_tags", "models.input.model": "input_model"}
+
+
+def array_values(doc: dict[str, Any], field: str) -> list[str]:
+    """The distinct elements of an array list field of a task document."""
+    if field == "models.input.model":
+        values = [m.get("model") for m in (doc.get("models") or {}).get("input") or []]
+    else:
+        values = doc.get(field) or []
+    return sorted({v for v in values if isinstance(v, str) and v})
+
+
 def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyperparams: bool) -> None:
     task, company = doc["id"], doc["company"]
     if tags:
         conn.execute(delete(task_tags).where(task_tags.c.task == task))
         rows = [
-            {"task": task, "kind": kind, "tag": tag, "company": company}
-            for kind in ("tags", "system_tags")
-            for tag in sorted(set(doc.get(kind) or []))
+            {"task": task, "kind": _ARRAY_KINDS[field], "tag": value, "company": company}
+            for field in ARRAY_LIST_FIELDS
+            for value in array_values(doc, field)
         ]
         if rows:
             conn.execute(insert(task_tags), rows)
@@ -130,7 +145,7 @@ def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> 
     _write_side_tables(
         conn,
         new,
-        tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags")),
+        tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags", "models")),
         hyperparams=company_moved or old.get("hyperparams") != new.get("hyperparams"),
     )
 
@@ -259,7 +274,8 @@ def _tag_exists(kind: str, values: tuple[str, ...] | None = None) -> ColumnEleme
     return exists(query)
 
 
-def _array_condition(kind: str, cond: ListCondition) -> ColumnElement[bool]:
+def _array_condition(field: str, cond: ListCondition) -> ColumnElement[bool]:
+    kind = _ARRAY_KINDS[field]
     parts: list[ColumnElement[bool]] = []
     if cond.include_any:
         parts.append(_tag_exists(kind, cond.include_any))

@@ -1,0 +1,96 @@
+"""The list-field language of spec tasks-queries §2.4 beyond the tag cases of test_tasks_get_all:
+the worked examples on an array field and on a scalar field, ``__$nop``, literal ``-x`` after an
+operator, the error messages, and the array fields ``models.input.model`` / scalar ``execution.queue``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support import Api
+
+
+def create(api: Api, name: str, **fields: Any) -> str:
+    return api("tasks.create", {"name": name, "type": "training", **fields})["id"]
+
+
+def names(api: Api, **query: Any) -> list[str]:
+    request = {"name": "^lang-", "only_fields": ["name"], "order_by": ["name"], **query}
+    return [t["name"] for t in api("tasks.get_all", request)["tasks"]]
+
+
+@pytest.fixture
+def tagged(api: Api) -> None:
+    for name, tags in (("lang-a", ["a"]), ("lang-ab", ["a", "b"]), ("lang-abc", ["a", "b", "c"]),
+                       ("lang-bc", ["b", "c"]), ("lang-lit", ["-a"]), ("lang-none", [])):
+        create(api, name, tags=tags)
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (["__$all", "a", "__$any", "b", "c"], ["lang-ab", "lang-abc"]),  # ALL{a} AND IN{b,c}
+        (["a", "__$all", "b", "c"], ["lang-abc"]),  # IN{a} AND ALL{b,c}
+        (["__$all", "-a"], ["lang-lit"]),  # legacy off after an operator: the literal "-a"
+        (["__$all", "a", "__$nop", "-b"], ["lang-a"]),  # ALL{a} AND NIN{b}
+        (["__$not", "a", "__$not", "b"], ["lang-lit", "lang-none"]),
+        (["__$any", "c", "__$not", "a"], ["lang-abc", "lang-bc", "lang-lit", "lang-none"]),
+        (["__$or", "c", "__$and", "a", "b"], ["lang-ab", "lang-abc", "lang-bc"]),  # IN{c} OR ALL{a,b}
+        (["__$not", None, "a"], ["lang-a", "lang-ab", "lang-abc", "lang-none"]),  # null cancels the __$not, allows empty
+        (["-a", None], ["lang-bc", "lang-lit", "lang-none"]),  # NIN{a} OR empty
+        (["a", "a", "-c", "-c"], ["lang-a", "lang-ab"]),  # values de-duplicated
+    ],
+)
+def test_worked_examples_on_an_array_field(api: Api, tagged: None, tags: list[Any], expected: list[str]) -> None:
+    assert names(api, tags=tags) == expected
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        (["__$not"], "Value is expected after"),
+        (["a", "__$not", "__$all", "b"], "Value is expected after"),
+        (["__$xor", "a"], "Unsupported operator"),
+        (["a", "-"], "Missing value after the exclude prefix -"),
+        (["a", {"b": 1}], "invalid value type, string expected"),
+    ],
+)
+def test_errors_name_the_problem(api: Api, tags: list[Any], message: str) -> None:
+    reply = api.call("tasks.get_all", {"tags": tags})
+    assert reply.code == (400, 16)
+    assert message in reply.msg
+
+
+def test_worked_examples_on_a_scalar_field(api: Api) -> None:
+    create(api, "lang-created")
+    stopped = create(api, "lang-stopped")
+    api("tasks.edit", {"task": stopped, "status": "stopped", "force": True})
+    assert names(api, status=["__$all", "created"]) == ["lang-created"]
+    assert names(api, status=["__$all", "created", "stopped"]) == []  # equals two distinct values
+    assert names(api, status=["__$any", "created", "__$not", "created"]) == ["lang-created", "lang-stopped"]
+    assert names(api, status=["__$not", "created", "__$not", "stopped"]) == []
+    assert names(api, status="stopped") == ["lang-stopped"]
+    assert names(api, status=[]) == ["lang-created", "lang-stopped"]
+
+
+def test_input_models_are_an_array_field(api: Api) -> None:
+    m1 = api("models.create", {"name": "lang model 1", "uri": "file:///tmp/l1"})["id"]
+    m2 = api("models.create", {"name": "lang model 2", "uri": "file:///tmp/l2"})["id"]
+    create(api, "lang-m1", models={"input": [{"name": "a", "model": m1}]})
+    create(api, "lang-m12", models={"input": [{"name": "a", "model": m1}, {"name": "b", "model": m2}]})
+    create(api, "lang-m0")
+    assert names(api, **{"models.input.model": [m2]}) == ["lang-m12"]
+    assert names(api, **{"models.input.model": ["__$all", m1, m2]}) == ["lang-m12"]
+    assert names(api, **{"models.input.model": ["-" + m2]}) == ["lang-m0", "lang-m1"]
+    assert names(api, **{"models.input.model": [None]}) == ["lang-m0"]
+
+
+def test_execution_queue_is_a_scalar_field(api: Api) -> None:
+    queue = api("queues.create", {"name": "lang queue"})["id"]
+    queued = create(api, "lang-queued")
+    create(api, "lang-idle")
+    api("tasks.enqueue", {"task": queued, "queue": queue})
+    assert names(api, **{"execution.queue": [queue]}) == ["lang-queued"]
+    assert names(api, **{"execution.queue": ["-" + queue]}) == ["lang-idle"]
+    assert names(api, **{"execution.queue": [None]}) == ["lang-idle"]

@@ -1,8 +1,9 @@
 """Parsing ``tasks.get_all`` requests into a query description (spec tasks-queries §2–§5).
 
 Pure code: the storage layer compiles a ``TaskQuery`` into SQL. What is parsed so far: list
-fields with the operator language of §2.4, pattern fields, hidden/public scope, project
-expansion flags, ordering keys, paging (page/page_size/start/size) and projection.
+fields with the operator language of §2.4, the ``filters`` map (§2.5), ``_any_``/``_all_``
+(§2.9), pattern fields, hidden/public scope, project expansion flags, ordering keys, paging
+(page/page_size/start/size) and projection.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from skiff.domain.errors import error
 from skiff.domain.task_document import unescape_key
+from skiff.domain.task_references import REFERENCES
 
 MAX_PAGE_SIZE = 500
 
@@ -226,6 +228,136 @@ def rewrite_key(key: str) -> str:
     return key.replace("execution.parameters", "hyperparams.Args").replace("execution.model_desc", "configuration")
 
 
+# the filters map (§2.5) ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FilterPart:
+    """The ``any`` or ``all`` part of a ``filters`` entry; ``null`` among the values becomes the
+    ``*_empty`` flag (include: the array is empty; exclude: it is not)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include_empty: bool = False
+    exclude_empty: bool = False
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """One ``filters`` entry. ``any``: IN(include) OR NOT ALL(exclude); ``all``: ALL(include) AND
+    NIN(exclude); the two parts are joined with ``operator``."""
+
+    any: FilterPart = FilterPart()
+    all: FilterPart = FilterPart()
+    operator: str = "and"
+
+
+def _filter_values(value: Any, where: str) -> tuple[tuple[str, ...], bool]:
+    if value is None:
+        return (), False
+    if not isinstance(value, list) or not all(v is None or isinstance(v, str) for v in value):
+        raise error("validation_error", "a list of strings and nulls is expected", field=where)
+    return _dedupe([v for v in value if v is not None]), None in value
+
+
+def _filter_part(value: Any, where: str) -> FilterPart:
+    if value is None:
+        return FilterPart()
+    if not isinstance(value, dict) or not set(value) <= {"include", "exclude"}:
+        raise error("validation_error", "only include and exclude are allowed", field=where)
+    include, include_empty = _filter_values(value.get("include"), f"{where}.include")
+    exclude, exclude_empty = _filter_values(value.get("exclude"), f"{where}.exclude")
+    return FilterPart(include, exclude, include_empty, exclude_empty)
+
+
+def parse_field_filter(value: Any, field: str) -> FieldFilter:
+    if not isinstance(value, dict) or not set(value) <= {"any", "all", "op"}:
+        raise error("validation_error", "a field filter has only any, all and op", field=field)
+    operator = value.get("op") if value.get("op") is not None else "and"
+    if operator not in ("and", "or"):
+        raise error("validation_error", "op must be and or or", field=field)
+    return FieldFilter(_filter_part(value.get("any"), f"{field}.any"), _filter_part(value.get("all"), f"{field}.all"), operator)
+
+
+def parse_filters(request: dict[str, Any]) -> tuple[dict[str, FieldFilter], dict[ParamPath, FieldFilter]]:
+    """The list fields of the ``filters`` map and its hyperparameter fields. Keys get no path
+    processing (§2.12): each part is only unescaped to the stored name. Other keys are ignored."""
+    if "filters" not in request:
+        return {}, {}
+    value = request["filters"]
+    if not isinstance(value, dict):
+        raise error("fields_value_error", "filters should be a dictionary")
+    lists: dict[str, FieldFilter] = {}
+    params: dict[ParamPath, FieldFilter] = {}
+    for key, entry in value.items():
+        spec = parse_field_filter(entry, key)
+        parts = key.split(".")
+        if key in SCALAR_LIST_FIELDS + ARRAY_LIST_FIELDS:
+            lists[key] = spec
+        elif parts[0] == "hyperparams" and len(parts) in (3, 4):
+            names = [unescape_key(p) for p in parts[1:]]
+            params[ParamPath(names[0], names[1], names[2] if len(names) == 3 else None)] = spec
+    return lists, params
+
+
+# multi-field conditions (§2.9) -----------------------------------------------------------------
+#: Top-level fields of a stored task document (spec tasks-model §2.1).
+TASK_FIELDS = frozenset({
+    "id", "name", "user", "company", "type", "status", "status_reason", "status_message", "status_changed",
+    "comment", "report", "report_assets", "created", "started", "completed", "published", "active_duration",
+    "duration", "parent", "project", "output", "execution", "script", "tags", "system_tags", "hyperparams",
+    "configuration", "models", "container", "runtime", "last_worker", "last_worker_report", "last_update",
+    "last_change", "last_changed_by", "last_iteration", "last_metrics", "metric_stats", "unique_metrics",
+    "company_origin", "enqueue_status",
+})  # fmt: skip
+#: Maps whose keys the reference stores escaped (§6.4): a path's parts below them are unescaped.
+ESCAPED_MAPS = ("hyperparams", "configuration", "container")
+#: Arrays of objects inside a task document: a path through one reaches into every item.
+OBJECT_ARRAYS = (("models", "input"), ("models", "output"))
+_MULTI_FIELD_KEYS = (("_any_", "or"), ("_or_", "or"), ("_all_", "and"), ("_and_", "and"))
+
+
+@dataclass(frozen=True)
+class MultiField:
+    """``_any_``/``_all_``: ``pattern`` (a case-insensitive regex) or ``dates`` (a §2.7 constraint)
+    over literal field paths, joined with ``operator``."""
+
+    operator: str
+    paths: tuple[tuple[str, ...], ...]
+    pattern: str | None = None
+    dates: Range | dict[str, datetime] | None = None
+
+
+def parse_field_path(path: str) -> tuple[str, ...]:
+    """A literal path: a known top-level field, no reference join (400/14)."""
+    parts = path.split(".")
+    if parts[0] not in TASK_FIELDS:
+        raise error("invalid_fields", "unknown task field", field=path)
+    if any(path.startswith(ref + ".") for ref, _ in REFERENCES):
+        raise error("invalid_fields", "joined fields cannot be used in a filter", field=path)
+    if parts[0] in ESCAPED_MAPS:
+        return (parts[0], *(unescape_key(p) for p in parts[1:]))
+    return tuple(parts)
+
+
+def parse_multi_field(value: Any, key: str, operator: str) -> MultiField | None:
+    """One ``_any_``/``_all_`` key; None when it adds no condition (no fields, or no datetime field)."""
+    if not isinstance(value, dict) or not set(value) <= {"fields", "pattern", "datetime"}:
+        raise error("fields_value_error", "incorrect field format", field=key)
+    fields = value.get("fields")
+    has_pattern, has_dates = value.get("pattern") is not None, value.get("datetime") is not None
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields) or has_pattern == has_dates:
+        raise error("fields_value_error", "incorrect field format: fields and one of pattern or datetime", field=key)
+    paths = tuple(parse_field_path(f) for f in fields)
+    if has_pattern:
+        pattern = value["pattern"]
+        if not isinstance(pattern, str):
+            raise error("fields_value_error", "incorrect field format: pattern must be a string", field=key)
+        _check_pattern(pattern, re.IGNORECASE)
+        return MultiField(operator, paths, pattern=pattern) if paths else None
+    paths = tuple(p for p in paths if len(p) == 1 and p[0] in DATETIME_CONSTRAINT_FIELDS)
+    dates = parse_date_constraint(value["datetime"], key)
+    return MultiField(operator, paths, dates=dates) if paths else None
+
+
 @dataclass(frozen=True)
 class OrderKey:
     path: str
@@ -247,11 +379,14 @@ class TaskQuery:
     dates: dict[str, Range | dict[str, datetime]] = field(default_factory=dict)
     params: dict[ParamPath, ListCondition] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
+    filters: dict[str, FieldFilter] = field(default_factory=dict)
+    param_filters: dict[ParamPath, FieldFilter] = field(default_factory=dict)
+    multi_fields: list[MultiField] = field(default_factory=list)
 
 
-def _check_pattern(pattern: str) -> str:
+def _check_pattern(pattern: str, flags: int = 0) -> str:
     try:
-        re.compile(pattern)
+        re.compile(pattern, flags)
     except re.error as exc:
         raise error("invalid_regex_error", pattern=pattern, reason=str(exc)) from None
     return pattern
@@ -338,6 +473,17 @@ def parse_query(request: dict[str, Any]) -> TaskQuery:
                 query.params[path] = condition
         elif key.startswith("runtime.") and len(key) > len("runtime."):
             query.runtime[key[len("runtime."):]] = value
+    # a filters entry replaces the top-level key of the same name (§2.5)
+    query.filters, query.param_filters = parse_filters(request)
+    for name in query.filters:
+        query.lists.pop(name, None)
+    for path in query.param_filters:
+        query.params.pop(path, None)
+    for key, operator in _MULTI_FIELD_KEYS:
+        if key in request:
+            multi = parse_multi_field(request[key], key, operator)
+            if multi is not None:
+                query.multi_fields.append(multi)
     ids = request.get("id")
     query.search_hidden = bool(request.get("search_hidden")) or bool(ids)
     query.include_subprojects = bool(request.get("include_subprojects"))

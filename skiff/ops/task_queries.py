@@ -72,6 +72,8 @@ def _find(conn: Connection, caller: Identity, companies: list[str], query: TaskQ
         return repo.find_tasks(conn, companies, query, projects=projects)
     except repo.UnsupportedField as exc:
         raise error("invalid_fields", "ordering by this field is not supported", field=str(exc)) from None
+    except repo.BadPattern as exc:
+        raise error("invalid_regex_error", err=str(exc)) from None
 
 
 @contextmanager

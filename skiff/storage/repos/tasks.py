@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +31,8 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy import String
+from sqlalchemy.exc import DBAPIError
 
 from skiff.domain.task_query import (
     ARRAY_LIST_FIELDS,
@@ -42,6 +46,9 @@ from skiff.domain.task_query import (
 )
 
 from skiff.storage.repos.common import merge_document, split_document
+from skiff.domain.task_query import OBJECT_ARRAYS, FieldFilter, MultiField
+from skiff.storage.dialects.expressions import json_strings, regex_search
+from skiff.storage.repos.common import BadPattern
 from skiff.storage.tables import task_hyperparams, task_metrics, task_tags, tasks
 
 #: Document fields that live in their own column (None = absent).
@@ -338,6 +345,91 @@ def _param_condition(path: ParamPath, cond: ListCondition) -> ColumnElement[bool
     return result if result is not None else true()
 
 
+# the filters map and multi-field conditions (spec tasks-queries §2.5, §2.9) ----------------------
+_PG_INVALID_REGEX = "2201B"
+
+
+@dataclass(frozen=True)
+class _Membership:
+    """A list field as SQL: ``has_any(values)`` is never NULL, so its negation is "holds none of
+    them" (a missing value included); ``empty`` is the empty-array test."""
+
+    has_any: Callable[[tuple[str, ...]], ColumnElement[bool]]
+    array: bool
+    empty: ColumnElement[bool]
+
+    def has_all(self, values: tuple[str, ...]) -> ColumnElement[bool]:
+        if self.array:
+            return and_(*[self.has_any((v,)) for v in values])
+        return self.has_any(values) if len(values) == 1 else false()  # a scalar equals one value
+
+
+def _membership(field: str | ParamPath) -> _Membership:
+    if isinstance(field, ParamPath):
+        param, by_value = field, field.field == "value"
+
+        def has_param(values: tuple[str, ...]) -> ColumnElement[bool]:
+            return exists(_param_rows(param).where(task_hyperparams.c.value.in_(values))) if by_value else false()
+
+        return _Membership(has_param, False, false())
+    if field in SCALAR_COLUMNS:
+        column = SCALAR_COLUMNS[field]
+        return _Membership(lambda values: and_(column.is_not(None), column.in_(values)), False, false())
+    kind = _ARRAY_KINDS[field]
+    return _Membership(lambda values: _tag_exists(kind, values), True, not_(_tag_exists(kind)))
+
+
+def _filter_condition(field: str | ParamPath, spec: FieldFilter) -> ColumnElement[bool]:
+    """``any``: IN(include) OR NOT ALL(exclude); ``all``: ALL(include) AND NIN(exclude); ``null``
+    among include/exclude: the array is / is not empty (a scalar never is)."""
+    member = _membership(field)
+    any_terms: list[ColumnElement[bool]] = []
+    all_terms: list[ColumnElement[bool]] = []
+    for part, terms, include, exclude in (
+        (spec.any, any_terms, member.has_any, lambda v: not_(member.has_all(v))),
+        (spec.all, all_terms, member.has_all, lambda v: not_(member.has_any(v))),
+    ):
+        if part.include:
+            terms.append(include(part.include))
+        if part.exclude:
+            terms.append(exclude(part.exclude))
+        if part.include_empty:
+            terms.append(member.empty)
+        if part.exclude_empty:
+            terms.append(not_(member.empty))
+    parts = [or_(*any_terms)] if any_terms else []
+    parts += [and_(*all_terms)] if all_terms else []
+    return _combine(parts, spec.operator)
+
+
+def _pattern_condition(path: tuple[str, ...], pattern: str, dialect: str) -> ColumnElement[bool]:
+    """A case-insensitive search on one literal path (§2.9): a text column, the elements of an
+    array list field, or the strings at the path in the document (through its arrays of objects).
+    Numbers, dates and objects never match."""
+    name = ".".join(path)
+    column = SCALAR_COLUMNS.get(name, tasks.c[name] if name in PROMOTED else None)
+    if column is not None:
+        return regex_search(column, pattern, dialect, ignore_case=True) if isinstance(column.type, String) else false()
+    if name in _ARRAY_KINDS:
+        tags = select(literal(1)).where(task_tags.c.task == tasks.c.id, task_tags.c.kind == _ARRAY_KINDS[name])
+        return exists(tags.where(regex_search(task_tags.c.tag, pattern, dialect, ignore_case=True)))
+    array = next((a for a in OBJECT_ARRAYS if path[: len(a)] == a and len(path) > len(a)), None)
+    if array is None:
+        strings = json_strings(tasks.c.document, path, dialect)
+    else:
+        strings = json_strings(tasks.c.document, array, dialect, item=path[len(array) :])
+    return exists(strings.where(regex_search(strings.selected_columns.value, pattern, dialect, ignore_case=True)))
+
+
+def _multi_field_condition(spec: MultiField, dialect: str) -> ColumnElement[bool]:
+    if spec.pattern is not None:
+        parts = [_pattern_condition(path, spec.pattern, dialect) for path in spec.paths]
+    else:
+        assert spec.dates is not None
+        parts = [_date_condition(tasks.c[path[0]], spec.dates) for path in spec.paths]
+    return _combine(parts, spec.operator)
+
+
 def _metric_column(path: MetricPath) -> Any:
     return (
         select(task_metrics.c[path.field])
@@ -406,7 +498,8 @@ def _order_by(query: TaskQuery, dialect: str) -> list[Any]:
 def find_tasks(
     conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
-    """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion)."""
+    """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion).
+    ``BadPattern``: PostgreSQL refused a regular expression that Python's ``re`` accepted."""
     conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
     for name, cond in query.lists.items():
         if name in SCALAR_COLUMNS:
@@ -428,6 +521,10 @@ def find_tasks(
         conditions.append(_param_condition(path, cond))
     for key, value in query.runtime.items():
         conditions.append(_runtime_condition(key, value))
+    for field, spec in [*query.filters.items(), *query.param_filters.items()]:
+        conditions.append(_filter_condition(field, spec))
+    for multi in query.multi_fields:
+        conditions.append(_multi_field_condition(multi, conn.dialect.name))
     if not query.search_hidden:
         conditions.append(not_(_tag_exists("system_tags", ("hidden",))))
     statement = (
@@ -437,7 +534,12 @@ def find_tasks(
         .offset(query.offset)
         .limit(query.limit)
     )
-    return [_merge(row) for row in conn.execute(statement)]
+    try:
+        return [_merge(row) for row in conn.execute(statement)]
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _PG_INVALID_REGEX:
+            raise BadPattern(str(exc.orig).strip()) from None
+        raise
 
 
 def distinct_types(conn: Connection, companies: Sequence[str], projects: Sequence[str] | None) -> list[str]:

@@ -1,0 +1,52 @@
+"""SQL expressions spelled differently on SQLite and PostgreSQL: a case-insensitive regular
+expression search, and the strings found at a path inside a JSON document column."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Text, case, column, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+
+def regex_search(value: Any, pattern: str, dialect: str, *, ignore_case: bool = False) -> ColumnElement[bool]:
+    """Unanchored search of ``pattern`` in ``value``; NULL never matches. SQLite's REGEXP is
+    Python's ``re`` (``dialects/sqlite.py``), which reads a leading ``(?i)`` as the flag (the pattern
+    was compiled with it first, so its own global flags stay at the start); PostgreSQL has ``~*``."""
+    if not ignore_case:
+        return value.regexp_match(pattern)
+    if dialect == "postgresql":
+        return value.regexp_match(pattern, flags="i")
+    return value.regexp_match("(?i)" + pattern)
+
+
+def _sqlite_path(parts: Sequence[str]) -> str:
+    return "$" + "".join(f'."{part}"' for part in parts)
+
+
+def json_strings(document: Any, path: Sequence[str], dialect: str, *, item: Sequence[str] = ()) -> Select[Any]:
+    """One row (column ``value``) per string at ``path`` in a JSON ``document`` column: the value
+    itself when it is a string, each string element when it is an array. With ``item``, ``path``
+    is an array of objects and the strings are those at ``item`` in its elements. Numbers,
+    booleans, objects and missing paths give no rows. Correlates with the document's table."""
+    if dialect == "postgresql":
+        node = document[tuple(path)]
+        kind = func.jsonb_typeof(node)
+        whens = [(kind == "array", node)]
+        if not item:
+            whens.append((kind == "string", func.jsonb_build_array(node)))
+        source = case(*whens, else_=literal([], JSONB))
+        elements = func.jsonb_array_elements(source).table_valued(column("value", JSONB)).alias("json_items")
+        element = elements.c.value[tuple(item)] if item else elements.c.value
+        text = element.op("#>>", return_type=Text)(literal([], ARRAY(Text)))
+        return select(text.label("value")).select_from(elements).where(func.jsonb_typeof(element) == "string")
+    at = _sqlite_path(path)
+    elements = func.json_each(document, at).table_valued("value", "type").alias("json_items")
+    if item:
+        inner = _sqlite_path(item)
+        text, is_text = func.json_extract(elements.c.value, inner), func.json_type(elements.c.value, inner) == "text"
+    else:
+        text, is_text = elements.c.value, elements.c.type == "text"
+    kinds = ("array",) if item else ("array", "text")
+    return select(text.label("value")).select_from(elements).where(func.json_type(document, at).in_(kinds), is_text)

@@ -265,11 +265,11 @@ def ensure_mlflow(venv: Path) -> Path:
     ~50 dependencies stay out of the environment the tests run in)."""
     python = venv / "bin" / "python"
     pins = bench_pins()
-    wanted = next(p.split("==")[1] for p in pins if p.startswith("mlflow=="))
-    probe = "import importlib.metadata as m; print(m.version('mlflow'), m.version('psycopg2-binary'))"
+    wanted = [(pin.split("==")[0].split("[")[0], pin.split("==")[1]) for pin in pins]
+    probe = f"import importlib.metadata as m; print(all(m.version(n) == v for n, v in {wanted!r}))"
     if python.exists():
-        found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.split()
-        if found and found[0] == wanted:
+        found = subprocess.run([str(python), "-c", probe], capture_output=True, text=True).stdout.strip()
+        if found == "True":
             return venv / "bin" / "mlflow"
     print(f"setup: creating {venv} with {' '.join(pins)}", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -13,6 +13,9 @@ What clearml 2.1.12 sends (``clearml/storage/helper.py`` ``_HttpDriver``) when
 - every request carries ``Authorization: Bearer <the API session token>``; HTTP Basic with an
   access key and secret works too. Anything else answers 401.
 
+Paths are relative to the caller's company area (``skiff.ops.files``): the URIs the SDK registers
+look the same for every company, but another company's files are never reachable (404).
+
 Errors answer ``{"error": message}`` with 400 (unsafe path, malformed upload), 401, 404, 405, 409.
 The file-system rules are in ``skiff.ops.files``, the path rules in ``skiff.domain.files``.
 Uploads are parsed by Starlette's multipart parser, which spools each part to a temporary file
@@ -67,7 +70,7 @@ class FilesEndpoint:
         if method not in ("GET", "HEAD", "POST", "DELETE"):
             return _error(405, f"method {method} is not allowed")
         try:
-            await anyio.to_thread.run_sync(authenticate, self.app, request.headers.get("authorization"))
+            caller = await anyio.to_thread.run_sync(authenticate, self.app, request.headers.get("authorization"))
         except ApiError as exc:
             return _error(401, exc.message)
         # scope["path"] is already percent-decoded: %2e%2e and %00 arrive as .. and NUL
@@ -75,19 +78,19 @@ class FilesEndpoint:
         rest = rest[1:] if rest.startswith("/") else rest
         try:
             if method == "POST":
-                return await self._upload(request, rest)
+                return await self._upload(request, caller.company, rest)
             parts = relative_parts(rest)
             if method == "DELETE":
-                deleted = await anyio.to_thread.run_sync(self.store.delete, parts)
+                deleted = await anyio.to_thread.run_sync(self.store.delete, caller.company, parts)
                 return JSONResponse({"deleted": deleted})
-            path = await anyio.to_thread.run_sync(self.store.locate, parts)
+            path = await anyio.to_thread.run_sync(self.store.locate, caller.company, parts)
             return FileResponse(path)
         except UnsafePath as exc:
             return _error(400, str(exc))
         except FileStoreError as exc:
             return _error(exc.status, exc.message)
 
-    async def _upload(self, request: Request, rest: str) -> Response:
+    async def _upload(self, request: Request, company: str, rest: str) -> Response:
         directory = relative_parts(rest[:-1] if rest.endswith("/") else rest, allow_empty=True)
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             return _error(400, "uploads must be multipart/form-data")
@@ -109,7 +112,7 @@ class FilesEndpoint:
                 return _error(400, "no file in the upload")
             saved = []
             for parts, source in targets:
-                saved.append(await anyio.to_thread.run_sync(self.store.save, parts, source))
+                saved.append(await anyio.to_thread.run_sync(self.store.save, company, parts, source))
             return JSONResponse(saved)
         finally:
             await form.close()

@@ -4,6 +4,10 @@ Pure code. A stored file is named by a relative path of ``/``-separated segments
 the text a client sent (the URL path after ``/files/``, or a multipart part name) into segments or
 refuses it. The file system checks (symlinks pointing out of the root) live in ``skiff.ops.files``.
 
+Each company has its own area under the root, named by its id: the paths a client sends are
+relative to that area, so the same URL names different files for different companies and no path
+reaches another company's files (``company_area``).
+
 The SDK names each uploaded part by its target path *with* a leading slash
 (``/<project>/<task>.<id>/artifacts/<key>/<file>``, relative to the upload URL), so part names may
 start with one slash; URL paths may not (``/files//etc/passwd`` is absolute).
@@ -42,6 +46,14 @@ def relative_parts(text: str, *, leading_slash: bool = False, allow_empty: bool 
         if not part:
             raise UnsafePath("empty path segments are not allowed")
     return parts
+
+
+def company_area(company: str) -> str:
+    """The directory (one segment under the root) that holds ``company``'s files."""
+    parts = relative_parts(company)
+    if len(parts) != 1:
+        raise UnsafePath("a company id must be one path segment")
+    return parts[0]
 
 
 def join_parts(parts: tuple[str, ...]) -> str:

@@ -1,12 +1,13 @@
 """The file store behind ``/files/``: artifacts, models and debug images the SDK uploads.
 
-Files live under one root directory (``<data_dir>/files`` or ``SKIFF_FILES_DIR``), named by the
-relative paths of ``skiff.domain.files``. Every operation resolves symlinks and refuses a target
-whose real location is outside the root. Writes go to a temporary file in the target directory and
+Files live under one root directory (``<data_dir>/files`` or ``SKIFF_FILES_DIR``), in one area
+per company (``<root>/<company id>/``), named by the relative paths of ``skiff.domain.files``.
+Every operation resolves symlinks and refuses a target whose real location is outside the
+caller's area (so neither ``..`` nor a symlink reaches the root, another company or beyond). Writes go to a temporary file in the target directory and
 are renamed into place, so readers see the old file or the new one, never a partial one.
 
     FileStoreError            carries an HTTP status for the files endpoint
-      UnsafePathError 400     the path leaves the root (.., symlink escape) or is malformed
+      UnsafePathError 400     the path leaves the company's area (.., symlink escape) or is malformed
       FileMissing 404         no such file
       FileConflict 409        a directory is in the way, or a file where a directory must be
 """
@@ -19,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-from skiff.domain.files import UnsafePath, join_parts
+from skiff.domain.files import UnsafePath, company_area, join_parts
 
 _TMP_PREFIX = ".skiff-upload-"
 
@@ -49,34 +50,37 @@ class FileStore:
         self.root = Path(root)
 
     # path resolution ------------------------------------------------------------------------------
-    def _real_root(self) -> str:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return os.path.realpath(self.root)
-
     def _inside(self, real_root: str, path: Path) -> bool:
         real = os.path.realpath(path)
         return real == real_root or real.startswith(real_root + os.sep)
 
-    def _target(self, parts: tuple[str, ...]) -> tuple[str, Path]:
+    def _target(self, company: str, parts: tuple[str, ...]) -> tuple[str, Path]:
+        """(the real path of ``company``'s area, the target path inside it)."""
         if not parts:
             raise UnsafePathError("a file path is required")
-        real_root = self._real_root()
-        target = self.root.joinpath(*parts)
+        try:
+            area = self.root / company_area(company)
+        except UnsafePath as exc:
+            raise unsafe(exc) from None
+        area.mkdir(parents=True, exist_ok=True)
+        real_area = os.path.realpath(area)
+        target = area.joinpath(*parts)
         # realpath resolves every symlink that exists on the way; the rest stays lexical
-        if not self._inside(real_root, target.parent) or not self._inside(real_root, target):
-            raise UnsafePathError("the path leaves the files root")
-        return real_root, target
+        if not self._inside(real_area, target.parent) or not self._inside(real_area, target):
+            raise UnsafePathError("the path leaves the files area")
+        return real_area, target
 
     # use cases -------------------------------------------------------------------------------------
-    def save(self, parts: tuple[str, ...], source: BinaryIO) -> str:
-        """Store ``source`` (read from its current position) at ``parts``; overwrite an old file."""
-        real_root, target = self._target(parts)
+    def save(self, company: str, parts: tuple[str, ...], source: BinaryIO) -> str:
+        """Store ``source`` (read from its current position) at ``parts`` in ``company``'s area;
+        overwrite an old file."""
+        real_root, target = self._target(company, parts)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise FileConflict("a file is in the way of the target directory") from None
         if not self._inside(real_root, target.parent):  # a symlink appeared while creating
-            raise UnsafePathError("the path leaves the files root")
+            raise UnsafePathError("the path leaves the files area")
         if target.is_dir() and not target.is_symlink():
             raise FileConflict("a directory exists at the target path")
         temp = target.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
@@ -89,15 +93,15 @@ class FileStore:
             raise FileStoreError(f"cannot store the file: {exc.strerror or type(exc).__name__}") from None
         return join_parts(parts)
 
-    def locate(self, parts: tuple[str, ...]) -> Path:
-        """The existing regular file at ``parts``."""
-        _, target = self._target(parts)
+    def locate(self, company: str, parts: tuple[str, ...]) -> Path:
+        """The existing regular file at ``parts`` in ``company``'s area."""
+        _, target = self._target(company, parts)
         if not target.is_file() or parts[-1].startswith(_TMP_PREFIX):
             raise FileMissing(f"file not found: {join_parts(parts)}")
         return target
 
-    def delete(self, parts: tuple[str, ...]) -> str:
-        target = self.locate(parts)
+    def delete(self, company: str, parts: tuple[str, ...]) -> str:
+        target = self.locate(company, parts)
         try:
             target.unlink()
         except FileNotFoundError:

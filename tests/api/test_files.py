@@ -26,6 +26,12 @@ def prefix() -> str:
     return f"proj-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture
+def area(settings: Settings, company: str) -> Path:
+    """Where the files of the callers' company live (one area per company under the root)."""
+    return settings.files_root / company
+
+
 def bearer(api: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.token()}"}
 
@@ -61,12 +67,12 @@ def raw_request(app: Any, method: str, path: str, headers: dict[str, str]) -> tu
 # --- round trip ---------------------------------------------------------------------------------------
 
 
-def test_upload_download_delete_round_trip(api: Api, settings: Settings, prefix: str) -> None:
+def test_upload_download_delete_round_trip(api: Api, settings: Settings, area: Path, prefix: str) -> None:
     name = f"/{prefix}/my task.abc123/artifacts/data/data.json"
     response = upload(api, {name: b'{"a": 1}'})
     assert response.status_code == 200, response.text
     assert response.json() == [name[1:]]
-    stored = settings.files_root / prefix / "my task.abc123" / "artifacts" / "data" / "data.json"
+    stored = area / prefix / "my task.abc123" / "artifacts" / "data" / "data.json"
     assert stored.read_bytes() == b'{"a": 1}'
 
     # the SDK percent-quotes the path it downloads from
@@ -85,7 +91,7 @@ def test_upload_download_delete_round_trip(api: Api, settings: Settings, prefix:
     assert api.client.delete(url, headers=bearer(api)).status_code == 404
 
 
-def test_names_as_the_sdk_encodes_them(api: Api, settings: Settings, prefix: str) -> None:
+def test_names_as_the_sdk_encodes_them(api: Api, settings: Settings, area: Path, prefix: str) -> None:
     from urllib.parse import quote
 
     from clearml.utilities.requests_toolbelt import MultipartEncoder
@@ -95,17 +101,17 @@ def test_names_as_the_sdk_encodes_them(api: Api, settings: Settings, prefix: str
     headers = {**bearer(api), "Content-Type": encoder.content_type}
     response = api.client.post("/files", content=encoder.to_string(), headers=headers)
     assert response.status_code == 200, response.text
-    assert (settings.files_root / prefix / 'проект "q" 100%' / "a+b.bin").read_bytes() == b"payload"
+    assert (area / prefix / 'проект "q" 100%' / "a+b.bin").read_bytes() == b"payload"
     # the URI the SDK registers (and downloads from) is the percent-quoted path
     got = api.client.get("/files" + quote(name), headers=bearer(api))
     assert got.status_code == 200 and got.content == b"payload"
 
 
-def test_several_parts_and_an_upload_directory(api: Api, settings: Settings, prefix: str) -> None:
+def test_several_parts_and_an_upload_directory(api: Api, settings: Settings, area: Path, prefix: str) -> None:
     response = upload(api, {"/a.bin": b"A", "b/c.bin": b"C"}, url=f"/files/{prefix}/sub/")
     assert response.status_code == 200, response.text
     assert response.json() == [f"{prefix}/sub/a.bin", f"{prefix}/sub/b/c.bin"]
-    assert (settings.files_root / prefix / "sub" / "b" / "c.bin").read_bytes() == b"C"
+    assert (area / prefix / "sub" / "b" / "c.bin").read_bytes() == b"C"
     assert api.client.get(f"/files/{prefix}/sub/a.bin", headers=bearer(api)).content == b"A"
 
 
@@ -115,11 +121,11 @@ def test_a_large_upload_round_trips(api: Api, prefix: str) -> None:
     assert api.client.get(f"/files/{prefix}/big.bin", headers=bearer(api)).content == data
 
 
-def test_overwrite_replaces_the_file_and_leaves_no_temporary_files(api: Api, settings: Settings, prefix: str) -> None:
+def test_overwrite_replaces_the_file_and_leaves_no_temporary_files(api: Api, settings: Settings, area: Path, prefix: str) -> None:
     assert upload(api, {f"/{prefix}/m.bin": b"old contents"}).status_code == 200
     assert upload(api, {f"/{prefix}/m.bin": b"new"}).status_code == 200
     assert api.client.get(f"/files/{prefix}/m.bin", headers=bearer(api)).content == b"new"
-    assert sorted(p.name for p in (settings.files_root / prefix).iterdir()) == ["m.bin"]
+    assert sorted(p.name for p in (area / prefix).iterdir()) == ["m.bin"]
 
 
 def test_missing_files_and_directories_answer_404(api: Api, prefix: str) -> None:
@@ -206,11 +212,11 @@ def test_literal_dot_dot_in_the_request_path_is_refused(app: Any, api: Api) -> N
             assert status == 400, (method, path, body)
 
 
-def test_symlinks_out_of_the_root_are_refused(api: Api, settings: Settings, tmp_path: Path, prefix: str) -> None:
+def test_symlinks_out_of_the_root_are_refused(api: Api, settings: Settings, area: Path, tmp_path: Path, prefix: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_bytes(b"secret")
-    root = settings.files_root / prefix
+    root = area / prefix
     root.mkdir(parents=True)
     (root / "link").symlink_to(outside, target_is_directory=True)
     (root / "file-link").symlink_to(outside / "secret.txt")

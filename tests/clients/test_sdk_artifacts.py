@@ -137,9 +137,11 @@ def test_sdk_artifacts_and_models_go_through_the_files_endpoint(tmp_path: Path, 
     artifacts, model_uri = registered_uris(server, found)
     assert artifacts == found["artifacts"]
     assert model_uri == found["model_url"]
-    files_root = tmp_path / "data" / "files"
     with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
-        token = Api(http, key=KEY, secret=SECRET).token()
+        api = Api(http, key=KEY, secret=SECRET)
+        token = api.token()
+        company = api("users.get_current_user", {})["user"]["company"]["id"]
+        files_root = tmp_path / "data" / "files" / company  # each company has its own area
         expected = {"data": None, "notes": NOTES, "model": WEIGHTS}
         for key, uri in [*artifacts.items(), ("model", model_uri)]:
             assert uri.startswith(files_host + "/"), (key, uri)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -151,21 +152,29 @@ def get_project(db: Database, caller: Identity, project: str) -> dict[str, Any]:
     return rules.project_document(row, tags)
 
 
-def list_projects(db: Database, caller: Identity, query: rules.ProjectQuery) -> list[dict[str, Any]]:
-    """``projects.get_all``: one page of documents, projected."""
+def find_documents(
+    conn: Connection, company: str, query: rules.ProjectQuery, within: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """One page of projected documents (among ``within`` if given), inside the caller's
+    transaction (``get_all`` and ``get_all_ex``)."""
     wanted = query.projection.fields()
-    with db.read() as conn:
-        try:
-            rows = repo.find_projects(conn, caller.company, query)
-        except repo.BadPattern as exc:
-            raise error("invalid_regex_error", err=str(exc)) from None
-        tags = None
-        if "tags" in wanted or "system_tags" in wanted:
-            tags = repo.tags_of(conn, [r["id"] for r in rows])
+    try:
+        rows = repo.find_projects(conn, company, query, within=within)
+    except repo.BadPattern as exc:
+        raise error("invalid_regex_error", err=str(exc)) from None
+    tags = None
+    if "tags" in wanted or "system_tags" in wanted:
+        tags = repo.tags_of(conn, [r["id"] for r in rows])
     return [
         rules.project_fields(rules.project_document(row, tags[row["id"]] if tags else None), query.projection)
         for row in rows
     ]
+
+
+def list_projects(db: Database, caller: Identity, query: rules.ProjectQuery) -> list[dict[str, Any]]:
+    """``projects.get_all``: one page of documents, projected."""
+    with db.read() as conn:
+        return find_documents(conn, caller.company, query)
 
 
 # updating -------------------------------------------------------------------------------------------

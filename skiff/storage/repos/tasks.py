@@ -297,6 +297,14 @@ def _array_condition(field: str, cond: ListCondition) -> ColumnElement[bool]:
     return result if result is not None else true()
 
 
+def list_condition(name: str, cond: ListCondition) -> ColumnElement[bool]:
+    """One list field of the query language (a scalar column or a tag kind) on ``tasks``: for
+    other queries over tasks, e.g. the projects' statistics filter."""
+    if name in SCALAR_COLUMNS:
+        return _scalar_condition(SCALAR_COLUMNS[name], cond)
+    return _array_condition(name, cond)
+
+
 def _range(column: Any, bounds: Range) -> ColumnElement[bool]:
     parts = []
     if bounds.low is not None:

@@ -8,8 +8,7 @@ on read, and keeps the side tables in step in the same transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    String,
     and_,
     case,
     delete,
@@ -31,13 +31,15 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy import String
 from sqlalchemy.exc import DBAPIError
 
 from skiff.domain.task_query import (
     ARRAY_LIST_FIELDS,
+    OBJECT_ARRAYS,
+    FieldFilter,
     ListCondition,
     MetricPath,
+    MultiField,
     ParamPath,
     Range,
     TaskQuery,
@@ -45,10 +47,8 @@ from skiff.domain.task_query import (
     parse_param_path,
 )
 
-from skiff.storage.repos.common import merge_document, split_document
-from skiff.domain.task_query import OBJECT_ARRAYS, FieldFilter, MultiField
 from skiff.storage.dialects.expressions import json_strings, regex_search
-from skiff.storage.repos.common import BadPattern
+from skiff.storage.repos.common import BadPattern, merge_document, split_document
 from skiff.storage.tables import task_hyperparams, task_metrics, task_tags, tasks
 
 #: Document fields that live in their own column (None = absent).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SCALAR = "training_stats_scalar"
@@ -189,8 +189,9 @@ class TaskUpdate:
 
 
 def fold(events: list[Event], existing: dict[tuple[str, str], MetricSummary]) -> TaskUpdate:
-    """Fold a task's events of one batch into its metric summaries."""
-    update = TaskUpdate(summaries=dict(existing))
+    """Fold a task's events of one batch into its metric summaries. ``existing`` is left as it
+    was: the caller compares old and new to write only the series that changed."""
+    update = TaskUpdate(summaries={key: replace(summary) for key, summary in existing.items()})
     by_series: dict[tuple[str, str], list[Event]] = {}
     last_iteration = None
     stamps = update.last_timestamp_by_metric_type

@@ -246,3 +246,20 @@ def test_a_point_reported_again_replaces_the_first(api: Api) -> None:
     send(api, [scalar(task, "loss", "train", 1, 42.0)])
     series = api("events.scalar_metrics_iter_histogram", {"task": task})["loss"]["train"]
     assert series == {"name": "train", "x": [0, 1, 2], "y": [0.0, 42.0, 2.0]}
+
+
+def test_summaries_fold_every_batch(api: Api) -> None:
+    # each batch folds into the stored series summary (last_metrics and its ordering index), not
+    # into the one the first batch left
+    task, other = new_task(api), new_task(api, name="events task b")
+    for batch, values in enumerate(([1.0, 2.0], [9.0, 3.0], [0.5, 4.0])):
+        send(api, [scalar(task, "loss", "train", batch * 2 + i, v) for i, v in enumerate(values)])
+    send(api, [scalar(other, "loss", "train", 0, 5.0)])
+    last = api("tasks.get_by_id", {"task": task})["task"]["last_metrics"]
+    summary = next(iter(next(iter(last.values())).values()))
+    assert (summary["count"], summary["value"]) == (6, 4.0)
+    assert (summary["min_value"], summary["min_value_iteration"]) == (0.5, 4)
+    assert (summary["max_value"], summary["max_value_iteration"]) == (9.0, 2)
+    key = f"last_metrics.{md5('loss')}.{md5('train')}.max_value"
+    ordered = api("tasks.get_all", {"id": [task, other], "order_by": [f"-{key}"], "only_fields": ["id"]})["tasks"]
+    assert [t["id"] for t in ordered] == [task, other]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -88,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     prepared.db.dispose()
 
+    _exit_zero_on_sigterm()
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         uvicorn.run(
@@ -110,6 +112,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=30,
         )
     return 0
+
+
+def _exit_zero_on_sigterm() -> None:
+    """SIGTERM is the normal way to stop the server: uvicorn stops accepting, lets every in-flight
+    request finish (up to ``timeout_graceful_shutdown``), runs the lifespan shutdown (jobs, pool),
+    then raises the signal again to the handler it found. Make that handler a clean exit, so
+    supervisors see status 0 rather than death by signal (the default handler). A SIGTERM that
+    comes before uvicorn takes over the signals exits at once, with nothing in flight."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
 
 def _prepared_db(args: argparse.Namespace):  # type: ignore[no-untyped-def]

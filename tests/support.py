@@ -149,11 +149,14 @@ def live_server(
     env: dict[str, str] | None = None,
     timeout: float = 30,
     log_dir: Path | None = None,
+    new_session: bool = False,
 ) -> Iterator[LiveServer]:
     """Run ``skiff serve`` on 127.0.0.1 and a free port until the block ends.
 
     ``db_url=None`` leaves the database to ``skiff serve`` (the SQLite file in ``data_dir``); with
     ``log_dir`` the server log goes there, so ``data_dir`` is left for the server to create.
+    ``new_session`` makes the server its own process group (``--workers`` children included), so
+    a test can signal all of it with ``os.killpg``.
     """
     port = free_port()
     logs = log_dir if log_dir is not None else data_dir
@@ -166,7 +169,9 @@ def live_server(
         "--data-dir", str(data_dir), *(["--db", db_url] if db_url else []), *args,
     ]  # fmt: skip
     with open(output_path, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=environment, start_new_session=new_session
+        )
     server = LiveServer(f"http://127.0.0.1:{port}", process, output_path)
     try:
         deadline = time.monotonic() + timeout

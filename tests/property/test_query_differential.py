@@ -332,8 +332,10 @@ def requests(draw: Any, world: World) -> dict[str, Any]:
         elif kind == "hidden":
             request["search_hidden"] = draw(st.sampled_from((True, "false", False)))
         elif kind == "subprojects":
-            request["project"] = draw(st.lists(st.sampled_from(world.projects), min_size=1, max_size=2))
             request["include_subprojects"] = True
+    if request.get("include_subprojects"):
+        # expansion is defined for plain id lists only (§2.11: operator tokens do not survive it)
+        request["project"] = draw(st.lists(st.sampled_from(world.projects), min_size=1, max_size=2))
     order_pool = [
         "name", "comment", "status", "type", "project", "parent", "user", "created", "started",
         "last_update", "status_changed", "id", "hyperparams.Args.lr.value",

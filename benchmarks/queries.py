@@ -1,0 +1,412 @@
+"""Task query benchmark: tasks.get_all latency at 10k, 100k and 1M tasks.
+
+For each size, populates a throwaway database (SQLite by default; ``--dialect postgresql`` starts
+a throwaway cluster with initdb/pg_ctl, or use ``--pg-url``) in-process through skiff's own
+domain and storage functions, so the rows and side tables are exactly what the API writes:
+realistic documents with ~40 hyperparameters, 10 metric series folded into last_metrics, tags,
+system tags and 50 projects. Then it times, through the ASGI app in-process, p50/p99 of:
+
+  * project + status, ordered by -last_update (page of 50)
+  * project, ordered by a hyperparameter (page of 50)
+  * tag filter with an exclusion (page of 50)
+  * ``_any_`` pattern over hyperparameters (page of 50)
+  * ``search_text`` (page of 50)
+  * a scroll through 10k rows (``scroll_id: null`` + ``size``, repeated)
+
+Queries the server refuses are reported as ``n/a (unsupported: <error>)``. It prints a table per
+size, the ratio of the largest to the smallest size per query, and one EXPLAIN line per query
+(whether the plan scans the whole tasks table).
+
+    python benchmarks/queries.py [--sizes 10000,100000,1000000] [--dialect sqlite|postgresql]
+                                 [--pg-url URL] [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func, select, text
+
+# the repository root instead of this directory (whose http.py would shadow the standard library)
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+from skiff.app import create_app  # noqa: E402
+from skiff.domain import clock, ids  # noqa: E402
+from skiff.domain import events as ev  # noqa: E402
+from skiff.domain.identity import Identity  # noqa: E402
+from skiff.domain.task_document import new_task  # noqa: E402
+from skiff.domain.versions import Version  # noqa: E402
+from skiff.ops import accounts  # noqa: E402
+from skiff.ops.install import open_database, prepare, upgrade_database  # noqa: E402
+from skiff.ops.projects import create_project  # noqa: E402
+from skiff.settings import Settings  # noqa: E402
+from skiff.storage.repos import events as events_repo  # noqa: E402
+from skiff.storage.repos import tasks as tasks_repo  # noqa: E402
+from skiff.storage.tables import companies, tasks  # noqa: E402
+from skiff.storage.tables import projects as project_rows  # noqa: E402
+from tests.support import Api, free_port  # noqa: E402
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PROJECTS = 50
+BENCH_COMPANY = "bench"
+PAGE = 50
+SCROLL_ROWS = 10_000
+SCROLL_SIZE = 500
+BATCH = 2_000
+#: creation time between consecutive tasks
+STEP = timedelta(milliseconds=7)
+VERSION = Version.parse("2.31")
+STATUSES = ("completed",) * 5 + ("failed", "stopped", "published", "created", "in_progress")
+OPTIMIZERS = ("adam", "sgd", "adamw", "rmsprop", "lamb")
+ARCHS = ("resnet", "vit", "unet", "bert", "gpt", "efficientnet", "mobilenet")
+METRICS = [(m, v) for m in ("loss", "accuracy", "precision", "recall", "f1") for v in ("train", "val")]
+
+
+# populating ----------------------------------------------------------------------------------------
+def _hyperparams(rng: random.Random, n: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """~40 parameters in 4 sections, numeric and non-numeric string values, as the SDK sends them."""
+    params: dict[str, dict[str, dict[str, Any]]] = {"Args": {}, "General": {}, "Data": {}, "Model": {}}
+
+    def put(section: str, name: str, value: str) -> None:
+        params[section][name] = {"section": section, "name": name, "value": value, "type": "str"}
+
+    put("Args", "lr", str(rng.choice((0.1, 0.01, 0.001, 0.0003, 3e-4, 1))))
+    put("Args", "batch_size", str(rng.choice((16, 32, 64, 128, 256))))
+    put("Args", "epochs", str(rng.randint(1, 300)))
+    put("Args", "optimizer", rng.choice(OPTIMIZERS))
+    put("Model", "arch", f"{rng.choice(ARCHS)}{rng.randint(10, 200)}")
+    put("Data", "dataset", f"ds-{n % 97}")
+    for i in range(34):
+        section = ("General", "Data", "Model", "Args")[i % 4]
+        value = str(rng.randint(0, 1000)) if i % 3 else rng.choice(("true", "false", "none", f"v{i}"))
+        put(section, f"param_{i}", value)
+    return params
+
+
+def _metric_events(task: str, rng: random.Random) -> list[ev.Event]:
+    now_ms = int(time.time() * 1000)
+    raw = [
+        {"type": "training_stats_scalar", "task": task, "metric": m, "variant": v, "iter": it, "value": rng.random()}
+        for m, v in METRICS
+        for it in range(0, 30, 10)
+    ]
+    return [ev.parse_event(r, now_ms, None) for r in raw]
+
+
+def populate(db: Any, caller: Any, projects: list[str], start: int, count: int, seed: int) -> None:
+    """Insert tasks ``start`` … ``start+count-1`` with the repository's own insert (task row, tag,
+    hyperparameter and any other side tables) and metric summaries folded as events.add_batch does."""
+    rng = random.Random(seed + start)
+    base = clock.now()
+    for first in range(start, start + count, BATCH):
+        with db.write() as conn:
+            for n in range(first, min(first + BATCH, start + count)):
+                tags = [f"tag{rng.randint(0, 19)}" for _ in range(rng.randint(0, 3))]
+                system_tags = ["archived"] if rng.random() < 0.1 else []
+                fields = {
+                    "name": f"{rng.choice(ARCHS)} experiment {n}",
+                    "type": "training",
+                    "comment": f"run {n} of a {rng.choice(ARCHS)} sweep",
+                    "project": projects[n % len(projects)],
+                    "tags": tags,
+                    "system_tags": system_tags,
+                    "hyperparams": _hyperparams(rng, n),
+                    "script": {"repository": "https://example.com/team/models.git", "entry_point": "train.py"},
+                }
+                when = base + (n - start) * STEP
+                doc = new_task(fields, id=ids.new_id(), user=caller.user, company=caller.company, now=when, version=VERSION)
+                doc["status"] = STATUSES[n % len(STATUSES)]
+                if doc["status"] != "created":
+                    doc["started"] = doc["status_changed"] = when
+                update = ev.fold(_metric_events(doc["id"], rng), {})
+                doc["last_metrics"] = ev.last_metrics_document(update.summaries)
+                doc["last_iteration"] = update.last_iteration
+                tasks_repo.insert_task(conn, doc)
+                events_repo.save_summaries(conn, doc["id"], caller.company, {}, update.summaries)
+
+
+# databases ---------------------------------------------------------------------------------------
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """A PostgreSQL cluster in a temporary directory, run as the postgres user."""
+    root = Path(tempfile.mkdtemp(prefix="skiff-bench-pg-"))
+    os.chmod(root, 0o777)
+    data = root / "data"
+    port = free_port()
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    options = f"-p {port} -k {root} -c fsync=off -c shared_buffers=256MB -c max_connections=50"
+    subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", str(root)])
+
+
+def new_database(dialect: str, pg_url: str | None, directory: Path, size: int, keep: bool) -> str:
+    """A new database, or with ``keep`` the one named after ``size`` (created if missing)."""
+    suffix = str(size) if keep else uuid.uuid4().hex[:8]
+    if dialect == "sqlite":
+        return f"sqlite:///{directory / f'skiff-bench-{suffix}.db'}"
+    import psycopg
+
+    name = f"skiff_bench_{suffix}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{pg_url.rpartition('/')[0]}/{name}"
+
+
+@dataclass
+class Caller:
+    identity: Identity
+    access_key: str
+    secret_key: str
+
+    @property
+    def user(self) -> str:
+        return self.identity.user
+
+    @property
+    def company(self) -> str:
+        return self.identity.company
+
+
+def bench_company(db: Any) -> tuple[Caller, list[str], int]:
+    """The benchmark's company, projects and task count: new, or found in a kept database."""
+    with db.read() as conn:
+        found = conn.execute(select(companies.c.id).where(companies.c.name == BENCH_COMPANY)).scalar()
+    company = found or accounts.create_company(db, BENCH_COMPANY)
+    admin = accounts.add_user(db, company, f"bench-{uuid.uuid4().hex[:6]}", role="admin")
+    identity = Identity(company, BENCH_COMPANY, admin.user, admin.user_name, "admin", admin.access_key)
+    caller = Caller(identity, admin.access_key, admin.secret_key)
+    if not found:
+        projects = [create_project(db, identity, name=f"project {i:02d}") for i in range(PROJECTS)]
+        return caller, projects, 0
+    with db.read() as conn:
+        projects = list(conn.execute(select(project_rows.c.id).where(project_rows.c.company == company)
+                                     .order_by(project_rows.c.name)).scalars())  # fmt: skip
+        have = conn.execute(select(func.count()).select_from(tasks).where(tasks.c.company == company)).scalar_one()
+    return caller, projects, have
+
+
+# timing ------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    label: str
+    p50: float | None = None  # milliseconds
+    p99: float | None = None
+    unsupported: str | None = None
+    plan: str = ""
+
+    def cell(self) -> str:
+        if self.unsupported:
+            return f"n/a (unsupported: {self.unsupported})"
+        return f"p50 {self.p50:8.1f} ms   p99 {self.p99:8.1f} ms"
+
+
+class StatementLog:
+    """The SELECTs on tasks that the server runs, to EXPLAIN them afterwards."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.statements: list[tuple[str, Any]] = []
+        self.on = False
+        event.listen(engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if self.on and statement.lstrip().upper().startswith("SELECT") and "FROM tasks" in statement:
+            self.statements.append((statement, parameters))
+
+
+def explain(db: Any, statement: str, parameters: Any) -> str:
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cursor = raw.cursor()
+        if db.dialect == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            steps = [row[3] for row in cursor.fetchall()]
+            scans = [s for s in steps if s.startswith("SCAN tasks")]
+            verdict = _verdict(scans, ordered=all("USING" in s for s in scans))
+        else:
+            cursor.execute("EXPLAIN " + statement, parameters)
+            lines = [row[0].strip().removeprefix("->").strip() for row in cursor.fetchall()]
+            nodes = [(line.split("  (")[0], lines[i + 1] if i + 1 < len(lines) else "") for i, line in enumerate(lines)]
+            steps = [node for node, _ in nodes if "Scan" in node or "Join" in node or "Limit" in node or "Sort" in node]
+            seq = [node for node, _ in nodes if "Seq Scan on tasks" in node]
+            walks = [node for node, after in nodes if "Index" in node and node.endswith(" on tasks") and "Cond" not in after]
+            verdict = _verdict(seq + walks, ordered=not seq)
+        cursor.close()
+    return f"{verdict}: " + "; ".join(dict.fromkeys(steps))
+
+
+def _verdict(scans: list[str], *, ordered: bool) -> str:
+    if not scans:
+        return "no scan of tasks"
+    # an index-ordered walk reads rows in ORDER BY order and stops once the page is full, but
+    # a selective filter can make it read most of the table
+    return "index-ordered walk of tasks (stops at LIMIT)" if ordered else "FULL SCAN of tasks"
+
+
+def time_query(api: Api, body: dict[str, Any], repeat: int, log: StatementLog, db: Any) -> Result:
+    reply = api.call("tasks.get_all", body)
+    if reply.status != 200:
+        return Result("", unsupported=f"{reply.code[0]}/{reply.code[1]} {reply.msg}")
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        api("tasks.get_all", body)
+        timings.append((time.perf_counter() - started) * 1000)
+    log.statements.clear()
+    log.on = True
+    api("tasks.get_all", body)
+    log.on = False
+    plan = explain(db, *log.statements[-1]) if log.statements else "(no statement captured)"
+    return Result("", statistics.median(timings), percentile(timings, 99), plan=plan)
+
+
+def time_scroll(api: Api, body: dict[str, Any], repeat: int) -> Result:
+    first = api.call("tasks.get_all", {**body, "scroll_id": None, "size": SCROLL_SIZE})
+    if first.status != 200 or "scroll_id" not in first.data:
+        why = f"{first.code[0]}/{first.code[1]} {first.msg}" if first.status != 200 else "no scroll_id in the answer"
+        return Result("", unsupported=why)
+    timings = []
+    for _ in range(max(1, repeat // 5)):
+        started = time.perf_counter()
+        scroll_id, seen = None, 0
+        while seen < SCROLL_ROWS:
+            data = api("tasks.get_all", {**body, "scroll_id": scroll_id, "size": SCROLL_SIZE})
+            if not data["tasks"]:
+                break
+            scroll_id, seen = data["scroll_id"], seen + len(data["tasks"])
+        timings.append((time.perf_counter() - started) * 1000)
+    return Result("", statistics.median(timings), percentile(timings, 99), plan=f"{seen} rows in pages of {SCROLL_SIZE}")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+UI_FIELDS = ["id", "name", "status", "type", "tags", "system_tags", "project", "user", "started", "last_update",
+             "last_iteration", "comment"]  # fmt: skip
+
+
+def queries(projects: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    project = projects[7]
+    page = {"page": 0, "page_size": PAGE, "only_fields": UI_FIELDS}
+    return [
+        ("project + status, -last_update",
+         {"project": [project], "status": ["completed"], "order_by": ["-last_update"], **page}),
+        ("project, by hyperparameter",
+         {"project": [project], "system_tags": ["-archived"], "order_by": ["hyperparams.Args.lr.value"], **page}),
+        ("tag with exclusion", {"tags": ["tag3", "-tag7"], "system_tags": ["-archived"], "order_by": ["-last_update"], **page}),
+        ("_any_ pattern over hyperparams",
+         {"_any_": {"pattern": "^adamw$", "fields": ["hyperparams.Args.optimizer.value", "hyperparams.Model.arch.value"]},
+          "project": [project], "order_by": ["-last_update"], **page}),
+        ("search_text", {"search_text": "vit", "project": [project], "order_by": ["-last_update"], **page}),
+    ]  # fmt: skip
+
+
+# main --------------------------------------------------------------------------------------------
+def run_size(size: int, url: str, data_dir: Path, repeat: int) -> list[Result]:
+    from starlette.testclient import TestClient
+
+    settings = Settings(data_dir=data_dir, db_url=url, jobs=False)
+    if url.startswith("postgresql"):
+        database = open_database(settings)
+        upgrade_database(database, settings)
+        database.dispose()
+    db = prepare(settings).db
+    caller, projects, have = bench_company(db)
+    started = time.perf_counter()
+    if have != size:
+        populate(db, caller, projects, have, size - have, seed=size)
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    else:
+        with db.engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    print(f"\n{size:,} tasks on {db.dialect}: populated {size - have:,} in {time.perf_counter() - started:.0f} s")
+    log = StatementLog(db.engine)
+    results = []
+    with TestClient(create_app(settings, db), base_url="http://bench") as client:
+        api = Api(client, key=caller.access_key, secret=caller.secret_key)
+        for label, body in queries(projects):
+            result = time_query(api, body, repeat, log, db)
+            result.label = label
+            results.append(result)
+        scroll = time_scroll(api, {"system_tags": ["-archived"], "order_by": ["-last_update"], "only_fields": UI_FIELDS}, repeat)
+        scroll.label = f"scroll {SCROLL_ROWS:,} rows"
+        results.append(scroll)
+    db.dispose()
+    width = max(len(r.label) for r in results)
+    for r in results:
+        print(f"  {r.label:<{width}}  {r.cell()}")
+    print("  plans:")
+    for r in results:
+        if r.plan:
+            print(f"    {r.label:<{width}}  {r.plan}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated task counts")
+    parser.add_argument("--dialect", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=None, help="a PostgreSQL server URL (default: a throwaway cluster)")
+    parser.add_argument("--repeat", type=int, default=20, help="timed calls per query")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the SQLite files in this directory (PostgreSQL: databases skiff_bench_<size>) "
+                             "and reuse them on later runs instead of populating again")  # fmt: skip
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+
+    with tempfile.TemporaryDirectory() as tmp, _server(args) as pg_url:
+        directory = args.keep or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        by_size = {}
+        for size in sizes:
+            url = new_database(args.dialect, pg_url, directory, size, args.keep is not None)
+            by_size[size] = run_size(size, url, directory, args.repeat)
+    if len(sizes) > 1:
+        small, large = min(sizes), max(sizes)
+        print(f"\nratio p50 {large:,} / {small:,} tasks:")
+        for a, b in zip(by_size[small], by_size[large]):
+            ratio = f"{b.p50 / a.p50:5.2f}x" if a.p50 and b.p50 else "n/a"
+            print(f"  {a.label:<34} {ratio}")
+
+
+@contextmanager
+def _server(args: argparse.Namespace) -> Iterator[str | None]:
+    if args.dialect == "sqlite":
+        yield None
+    elif args.pg_url:
+        yield args.pg_url
+    else:
+        with throwaway_cluster() as url:
+            yield url
+
+
+if __name__ == "__main__":
+    main()

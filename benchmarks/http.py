@@ -297,6 +297,20 @@ class Target:
     def pids(self) -> list[int]:
         return process_tree(self.roots())
 
+    def answers_quickly(self, timeout: float = 1.0) -> bool:
+        """One W3 request (or the ceiling's) with the first id, answered with 200 within ``timeout``."""
+        if not self.ids:  # not populated yet: nothing to get
+            return True
+        _, method, path, body = (self.templates.get("W3") or next(iter(self.templates.values())))[0]
+        fill = {"{id}": self.ids[0], "{g}": "0", "{r}": "0.5", "{u}": "probe"}
+        for key, value in fill.items():
+            path, body = path.replace(key, value), body.replace(key, value)
+        try:
+            reply = httpx.request(method, self.url + path, content=body or None, headers=self.headers, timeout=timeout)
+        except httpx.TransportError:
+            return False
+        return reply.status_code == 200
+
     def plan(self, workload: str) -> list[Template]:
         if workload == "W5":
             return [(weight, *self.templates[w][0][1:]) for w, weight in MIX.items()]  # type: ignore[misc]
@@ -491,13 +505,16 @@ class Cell:
 
 
 def settle(target: Target, limit: float = 900) -> None:
-    """Wait until the server stack is idle (requests still running after wrk stopped finish first)."""
+    """Wait until the server stack is idle and answers a get-by-id within a second: requests still
+    running after wrk stopped finish first, including those that wait without using CPU (MLflow's
+    workers can hold every pooled connection while each waits for a second one, until the pool's
+    30 s timeout)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         pids = target.pids()
         before = cpu_seconds(pids)
         time.sleep(0.5)
-        if cpu_seconds(pids) - before < 0.05:
+        if cpu_seconds(pids) - before < 0.05 and target.answers_quickly():
             return
 
 
@@ -709,6 +726,21 @@ def _frame(frame: str) -> tuple[str, str]:
 # --- report ----------------------------------------------------------------------------------------
 
 
+def ratio(a: float, b: float) -> float:
+    """a / b; infinite when only b is 0 (a target completed no request in the cell), else NaN."""
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    if b == 0:
+        return math.inf if a > 0 else math.nan
+    return a / b
+
+
+def _pick(values: list[float], pick: Callable[[list[float]], float] = min) -> float:
+    """min (or max) of the values that are known; NaN when none is."""
+    known = [v for v in values if not math.isnan(v)]
+    return pick(known) if known else math.nan
+
+
 def _median(cells: list[Cell], attr: str) -> float:
     values = [getattr(c, attr) for c in cells]
     return statistics.median(values) if values else float("nan")
@@ -740,12 +772,12 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> list[str]:
             s = {a: med("skiff", workload, conns, a) for a in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "rss_mb", "errors")}
             m = {a: med("mlflow", workload, conns, a) for a in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "rss_mb", "errors")}
             inproc = run.in_process_ms.get(workload, float("nan"))
-            factor = s["cpu_ms_per_request"] / inproc if inproc else float("nan")
+            factor = ratio(s["cpu_ms_per_request"], inproc)
             errs = " errors" if (s["errors"] or 0) > 0 or (m["errors"] or 0) > 0 else ""
             out.append(
                 f"{workload:<8}{conns:>4} | {s['rps']:>9,.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['cpu_ms_per_request']:>7.3f} "
                 f"{s['rss_mb']:>6.0f} | {m['rps']:>9,.1f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} {m['cpu_ms_per_request']:>7.2f} "
-                f"{m['rss_mb']:>6.0f} | {s['rps'] / m['rps']:>6.1f}x {s['rps'] / ceiling:>7.1%} | {inproc:>8.3f} {factor:>6.1f}x{errs}"
+                f"{m['rss_mb']:>6.0f} | {ratio(s['rps'], m['rps']):>6.1f}x {ratio(s['rps'], ceiling):>7.1%} | {inproc:>8.3f} {factor:>6.1f}x{errs}"
             )
     idle = "  ".join(f"{t} {mb:.0f} MB" for t, mb in run.idle_rss_mb.items())
     populated = "  ".join(f"{t} {mb:.0f} MB" for t, mb in run.populated_rss_mb.items())
@@ -758,18 +790,18 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> list[str]:
 def headline(run: DatabaseRun, args: argparse.Namespace, med: Callable[[str, str, int, str], float]) -> str:
     ratios = []
     for workload in args.workloads:
-        values = [med("skiff", workload, c, "rps") / med("mlflow", workload, c, "rps") for c in args.connections]
-        ratios.append(f"{workload} x{min(values):,.1f}")
+        values = [ratio(med("skiff", workload, c, "rps"), med("mlflow", workload, c, "rps")) for c in args.connections]
+        ratios.append(f"{workload} x{_pick(values):,.1f}")
     ceiling = []
     for workload in ("W3", "W1", "W2"):
         if workload in args.workloads:
-            best = max(med("skiff", workload, c, "rps") / med("ceiling", "C", c, "rps") for c in args.connections)
+            best = _pick([ratio(med("skiff", workload, c, "rps"), med("ceiling", "C", c, "rps")) for c in args.connections], max)
             ceiling.append(f"{workload} {best:.1%}")
-    cpu = [med("mlflow", w, c, "cpu_ms_per_request") / med("skiff", w, c, "cpu_ms_per_request") for w in args.workloads for c in args.connections]
-    rss = run.idle_rss_mb.get("skiff", float("nan")) / run.idle_rss_mb.get("mlflow", float("nan"))
+    cpu = [ratio(med("mlflow", w, c, "cpu_ms_per_request"), med("skiff", w, c, "cpu_ms_per_request")) for w in args.workloads for c in args.connections]
+    rss = ratio(run.idle_rss_mb.get("skiff", math.nan), run.idle_rss_mb.get("mlflow", math.nan))
     return (
         f"HEADLINE {run.database} N={run.n:,}: skiff/MLflow req/s (worst of {'/'.join(map(str, args.connections))} conns) "
-        f"{', '.join(ratios)}; skiff/ceiling {', '.join(ceiling)}; CPU per request 1/{min(cpu):.0f} of MLflow's or better; "
+        f"{', '.join(ratios)}; skiff/ceiling {', '.join(ceiling)}; CPU per request 1/{_pick(cpu):.0f} of MLflow's or better; "
         f"idle RSS {rss:.1%} of MLflow's"
     )
 

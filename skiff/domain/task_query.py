@@ -15,6 +15,7 @@ from typing import Any
 
 from skiff.domain.errors import error
 from skiff.domain.task_document import unescape_key
+from skiff.domain.text_search import TextSearch, parse_search_text
 from skiff.domain.task_references import REFERENCES
 
 MAX_PAGE_SIZE = 500
@@ -374,6 +375,8 @@ class TaskQuery:
     offset: int = 0
     limit: int = MAX_PAGE_SIZE
     projection: list[str] | None = None
+    text: TextSearch | None = None  # search_text (§2.10)
+    natural_order: bool = False  # string sort keys use the natural collation (§4.3)
     ranges: dict[str, Range] = field(default_factory=dict)
     metric_ranges: dict[MetricPath, Range] = field(default_factory=dict)
     dates: dict[str, Range | dict[str, datetime]] = field(default_factory=dict)
@@ -420,6 +423,13 @@ def parse_paging(request: dict[str, Any]) -> tuple[int, int]:
     return page * size, size
 
 
+#: The order key for text relevance (§4.4): best first; ``-@text_score`` is not recognised and
+#: does nothing.
+TEXT_SCORE = "@text_score"
+#: Request keys and first order keys with these prefixes switch on natural ordering (§4.3).
+NATURAL_ORDER_PREFIXES = ("hyperparams.", "last_metrics.", "execution.parameters.")
+
+
 def parse_order(value: Any) -> list[OrderKey]:
     if value is None:
         return []
@@ -428,10 +438,31 @@ def parse_order(value: Any) -> list[OrderKey]:
     for item in items:
         if not isinstance(item, str) or not item.strip("-+"):
             raise error("fields_value_error", "order_by entries must be field names")
+        if item == f"-{TEXT_SCORE}":
+            continue
         keys.append(OrderKey(rewrite_key(item.lstrip("-+")), item.startswith("-")))
     if keys and not any(k.path == "id" for k in keys):
         keys.append(OrderKey("id", False))
     return keys
+
+
+def parse_text(value: Any) -> TextSearch | None:
+    """``search_text``: None when absent or blank."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise error("fields_value_error", "search_text must be a string")
+    return parse_search_text(value)
+
+
+def uses_natural_order(request: dict[str, Any], order: list[OrderKey]) -> bool:
+    """§4.3: some top-level request key, or the first order key that is not ``@text_score``,
+    starts with a hyperparams/last_metrics/execution.parameters prefix (``-`` allowed)."""
+    def natural(key: str) -> bool:
+        return key.lstrip("-").startswith(NATURAL_ORDER_PREFIXES)
+
+    first = next((k for k in order if k.path != TEXT_SCORE), None)
+    return any(natural(k) for k in request) or (first is not None and natural(first.path))
 
 
 def parse_projection(request: dict[str, Any]) -> list[str] | None:
@@ -488,6 +519,10 @@ def parse_query(request: dict[str, Any]) -> TaskQuery:
     query.search_hidden = bool(request.get("search_hidden")) or bool(ids)
     query.include_subprojects = bool(request.get("include_subprojects"))
     query.order = parse_order(request.get("order_by"))
+    query.text = parse_text(request.get("search_text"))
+    if query.text is None and any(k.path == TEXT_SCORE for k in query.order):
+        raise error("fields_value_error", "text score cannot be used in order_by when search text is not used")
+    query.natural_order = uses_natural_order(request, query.order)
     query.offset, query.limit = parse_paging(request)
     query.projection = parse_projection(request)
     return query

@@ -7,7 +7,7 @@ on read, and keeps the side tables in step in the same transaction.
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     String,
     and_,
     case,
@@ -25,13 +26,17 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     not_,
     or_,
     select,
     true,
     update,
 )
+
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from skiff.domain.task_query import (
     ARRAY_LIST_FIELDS,
@@ -40,6 +45,7 @@ from skiff.domain.task_query import (
     ListCondition,
     MetricPath,
     MultiField,
+    TEXT_SCORE,
     ParamPath,
     Range,
     TaskQuery,
@@ -49,7 +55,18 @@ from skiff.domain.task_query import (
 
 from skiff.storage.dialects.expressions import json_strings, regex_search
 from skiff.storage.repos.common import BadPattern, merge_document, split_document
-from skiff.storage.tables import task_hyperparams, task_metrics, task_tags, tasks
+from skiff.domain.text_search import TEXT_FIELDS, TextSearch, index_text, text_index_values
+from skiff.storage.tables import (
+    INDEXED_VALUE_LENGTH,
+    NATURAL_COLLATION,
+    task_hyperparams,
+    task_metrics,
+    task_search,
+    task_search_fts,
+    task_search_vector,
+    task_tags,
+    tasks,
+)
 
 #: Document fields that live in their own column (None = absent).
 PROMOTED = (
@@ -70,16 +87,6 @@ def _split(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _merge(row: Any) -> dict[str, Any]:
     return merge_document(row, PROMOTED)
-
-
-def _number(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 #: Array list fields (spec tasks-queries §2.4): their elements are rows of the task_tags side table
@@ -116,7 +123,6 @@ def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyp
                 "name": name,
                 "company": company,
                 "value": item.get("value"),
-                "num_value": _number(item.get("value")),
             }
             for section, params in (doc.get("hyperparams") or {}).items()
             for name, item in params.items()
@@ -125,8 +131,19 @@ def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyp
             conn.execute(insert(task_hyperparams), rows)
 
 
+#: ``task_search`` columns in the order of the domain's ``TEXT_FIELDS`` (which is also the column
+#: order of the SQLite full-text table, so bm25 weights line up).
+_SEARCH_COLUMNS = ("name", "task", "comment", "report", "input_models", "output_models", "repository", "entry_point")
+assert len(_SEARCH_COLUMNS) == len(TEXT_FIELDS)
+
+
+def _search_row(doc: dict[str, Any]) -> dict[str, str]:
+    return dict(zip(_SEARCH_COLUMNS, text_index_values(doc)))
+
+
 def insert_task(conn: Connection, doc: dict[str, Any]) -> None:
     conn.execute(insert(tasks).values(**_split(doc)))
+    conn.execute(insert(task_search).values(**_search_row(doc)))
     _write_side_tables(conn, doc, tags=True, hyperparams=True)
 
 
@@ -155,11 +172,19 @@ def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> 
         tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags", "models")),
         hyperparams=company_moved or old.get("hyperparams") != new.get("hyperparams"),
     )
+    text = _search_row(new)
+    if text != _search_row(old):
+        conn.execute(update(task_search).where(task_search.c.task == new["id"]).values(**text))
 
 
 def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:
-    """Set promoted columns on several tasks at once (e.g. parent rewrites)."""
-    return conn.execute(update(tasks).where(tasks.c.id.in_(ids)).values(**values)).rowcount
+    """Set promoted columns on several tasks at once (e.g. parent rewrites); the searched text
+    (``name``, ``comment``) follows."""
+    count = conn.execute(update(tasks).where(tasks.c.id.in_(ids)).values(**values)).rowcount
+    text = {k: index_text(v) for k, v in values.items() if k in ("name", "comment")}
+    if text:
+        conn.execute(update(task_search).where(task_search.c.task.in_(ids)).values(**text))
+    return count
 
 
 def get_tasks(
@@ -184,6 +209,7 @@ def exists_anywhere(conn: Connection, id: str) -> bool:
 
 
 def delete_task(conn: Connection, id: str) -> None:
+    """The side tables and the searched text go with the row (foreign keys ON DELETE CASCADE)."""
     conn.execute(delete(tasks).where(tasks.c.id == id))
 
 
@@ -332,12 +358,22 @@ def _param_rows(path: ParamPath) -> Any:
     )
 
 
+def param_value_in(values: tuple[str, ...]) -> ColumnElement[bool]:
+    """``task_hyperparams.value IN values``, stated so that the partial value index applies when
+    every value is short enough to be in it."""
+    condition = task_hyperparams.c.value.in_(values)
+    if all(len(v) <= INDEXED_VALUE_LENGTH for v in values):
+        limit = literal_column(str(INDEXED_VALUE_LENGTH))  # inline: the index predicate's constant
+        condition = and_(condition, func.length(task_hyperparams.c.value) <= limit)
+    return condition
+
+
 def _param_condition(path: ParamPath, cond: ListCondition) -> ColumnElement[bool]:
     """A hyperparameter field as a scalar list field (§2.4); only ``.value`` holds values."""
     by_value = path.field == "value"
 
     def having(values: tuple[str, ...]) -> ColumnElement[bool]:
-        return exists(_param_rows(path).where(task_hyperparams.c.value.in_(values))) if by_value else false()
+        return exists(_param_rows(path).where(param_value_in(values))) if by_value else false()
 
     parts: list[ColumnElement[bool]] = []
     if cond.include_any:
@@ -377,7 +413,7 @@ def _membership(field: str | ParamPath) -> _Membership:
         param, by_value = field, field.field == "value"
 
         def has_param(values: tuple[str, ...]) -> ColumnElement[bool]:
-            return exists(_param_rows(param).where(task_hyperparams.c.value.in_(values))) if by_value else false()
+            return exists(_param_rows(param).where(param_value_in(values))) if by_value else false()
 
         return _Membership(has_param, False, false())
     if field in SCALAR_COLUMNS:
@@ -459,55 +495,126 @@ def _runtime_condition(key: str, value: Any) -> ColumnElement[bool]:
     return entry.as_string() == str(value)
 
 
-def _param_order_columns(path: ParamPath) -> tuple[Any, Any]:
-    """(numeric value, text value) of a hyperparameter: numbers sort numerically ("2" < "11"),
-    before non-numeric strings, which sort as text."""
-    base = select(task_hyperparams.c.num_value).where(
-        task_hyperparams.c.task == tasks.c.id,
-        task_hyperparams.c.section == path.section,
-        task_hyperparams.c.name == path.name,
+def _param_order_column(path: ParamPath) -> Any:
+    """A hyperparameter's value; sorting by a whole parameter object sorts by its value (§4.3)."""
+    return (
+        select(task_hyperparams.c.value)
+        .where(
+            task_hyperparams.c.task == tasks.c.id,
+            task_hyperparams.c.section == path.section,
+            task_hyperparams.c.name == path.name,
+        )
+        .scalar_subquery()
     )
-    number = base.scalar_subquery()
-    text = base.with_only_columns(task_hyperparams.c.value).scalar_subquery()
-    return number, text
 
 
-def _order_by(query: TaskQuery, dialect: str) -> list[Any]:
+def _string_order(column: Any, natural: bool, dialect: str) -> Any:
+    """A string sort key: the natural collation when the query asks for it (§4.3), otherwise
+    byte-wise (PostgreSQL's "C", SQLite's default BINARY), as the other entities compare."""
+    if natural:
+        return column.collate(NATURAL_COLLATION)
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def _order_by(query: TaskQuery, dialect: str, score: Any = None) -> list[Any]:
+    """ORDER BY of a task query; ``score`` is the text relevance (higher is better) when searching."""
     if not query.order:
         return [tasks.c.created, tasks.c.id]
     clauses: list[Any] = []
-    for position, key in enumerate(query.order):
-        if key.path.startswith("hyperparams."):
-            number, text = _param_order_columns(parse_param_path(key.path))
-            missing = case((text.is_(None), 1), else_=0)
-            # missing values: last when descending and on the first ascending key (§4.2),
-            # first on later ascending keys (database order: null is lowest)
-            clauses.append(missing.desc() if position > 0 and not key.descending else missing.asc())
-            direction = (lambda c: c.desc()) if key.descending else (lambda c: c.asc())
-            clauses += [direction(case((number.is_(None), 1), else_=0)), direction(number), direction(text)]
+    first = True  # the first key that is not @text_score (§4.4)
+    for key in query.order:
+        if key.path == TEXT_SCORE:
+            if score is not None:  # None: a search that matches nothing (the domain refuses no search)
+                clauses.append(score.desc())  # best first
             continue
-        column = ORDER_COLUMNS.get(key.path)
-        if column is None and key.path.startswith("last_metrics."):
+        is_string = key.path in _STRING_ORDER or key.path.startswith("hyperparams.")
+        if key.path.startswith("hyperparams."):
+            column = _param_order_column(parse_param_path(key.path))
+        elif key.path.startswith("last_metrics."):
             column = _metric_column(parse_metric_path(key.path))
-        if column is None:
+        elif key.path in ORDER_COLUMNS:
+            column = ORDER_COLUMNS[key.path]
+        else:
             raise UnsupportedField(key.path)
-        if position == 0 and not key.descending:
-            # empties last on the first ascending key (§4.2)
+        if first and not key.descending:
+            # empties last on the first ascending key (§4.2); an empty hyperparameter value is
+            # a value, only a missing one is empty
             empty = column.is_(None)
             if key.path in _STRING_ORDER:
                 empty = or_(empty, column == "")
             clauses.append(case((empty, 1), else_=0))
-        if key.path in _STRING_ORDER and dialect == "postgresql":
-            column = column.collate("C")  # byte-wise, as SQLite and the other entities compare
+        first = False
+        if is_string:
+            column = _string_order(column, query.natural_order, dialect)
+        # later keys: database order, null lowest (first ascending, last descending)
         clauses.append(column.desc().nulls_last() if key.descending else column.asc().nulls_first())
     return clauses
 
 
-def find_tasks(
+# full-text search (§2.10): the domain's word tokens rendered per dialect, always as bound values
+def _fts5_phrase(words: Sequence[str]) -> str:
+    return '"' + " ".join(words).replace('"', '""') + '"'
+
+
+def fts5_match(search: TextSearch) -> str:
+    """An FTS5 MATCH expression: all phrases, or else any term; none of the exclusions. With
+    phrases the terms join as ``AND (first phrase OR terms…)``: no effect on the match, but bm25
+    then counts them."""
+    terms = [_fts5_phrase((t,)) for t in search.terms]
+    phrases = [_fts5_phrase(p) for p in search.phrases]
+    if phrases:
+        expression = " AND ".join(phrases)
+        if terms:
+            expression = f"{expression} AND ({' OR '.join([phrases[0], *terms])})"
+    else:
+        expression = " OR ".join(terms)
+    if search.excluded:
+        excluded = " OR ".join(_fts5_phrase((w,)) for w in search.excluded)
+        expression = f"({expression}) NOT ({excluded})"
+    return expression
+
+
+_ENGLISH = literal_column("'english'::regconfig")
+#: ts_rank weights of the labels {D, C, B, A}: C = 1, B = 2, A = 10 as in TEXT_FIELDS, scaled to 1
+_PG_WEIGHTS = literal_column("'{0, 0.1, 0.2, 1}'::float4[]")
+
+
+def _tsquery(words: Sequence[str]) -> Any:
+    return func.phraseto_tsquery(_ENGLISH, " ".join(words))
+
+
+def _any_tsquery(queries: list[Any]) -> Any:
+    return functools.reduce(func.tsquery_or, queries)
+
+
+def _text_hits(search: TextSearch, dialect: str) -> Any:
+    """``(task, score)`` of the tasks whose text matches ``search``; a higher score is better."""
+    if dialect == "sqlite":
+        fts = literal_column(task_search_fts.name)
+        weights = [float(weight) for _, weight in TEXT_FIELDS]
+        return (
+            select(task_search.c.task, (-func.bm25(fts, *weights)).label("score"))
+            .select_from(task_search.join(task_search_fts, task_search_fts.c.rowid == task_search.c.docid))
+            .where(fts.match(fts5_match(search)))
+            .subquery("text_hits")
+        )
+    terms = [_tsquery((t,)) for t in search.terms]
+    phrases = [_tsquery(p) for p in search.phrases]
+    matched = functools.reduce(func.tsquery_and, phrases) if phrases else _any_tsquery(terms)
+    if search.excluded:
+        matched = func.tsquery_and(matched, func.tsquery_not(_any_tsquery([_tsquery((w,)) for w in search.excluded])))
+    ranked = _any_tsquery(phrases + terms)
+    return (
+        select(task_search.c.task, func.ts_rank(_PG_WEIGHTS, task_search_vector, ranked).label("score"))
+        .where(task_search_vector.op("@@")(matched))
+        .subquery("text_hits")
+    )
+
+
+def select_tasks(
     conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
-    """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion).
-    ``BadPattern``: PostgreSQL refused a regular expression that Python's ``re`` accepted."""
+) -> Select[Any]:
+    """The statement of ``find_tasks`` (also what ``explain_tasks`` shows)."""
     conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
     for name, cond in query.lists.items():
         if name in SCALAR_COLUMNS:
@@ -535,19 +642,67 @@ def find_tasks(
         conditions.append(_multi_field_condition(multi, conn.dialect.name))
     if not query.search_hidden:
         conditions.append(not_(_tag_exists("system_tags", ("hidden",))))
-    statement = (
+    source, score = tasks, None
+    if query.text is not None:
+        if query.text.matches_nothing:
+            conditions.append(false())
+        else:
+            hits = _text_hits(query.text, conn.dialect.name)
+            source, score = tasks.join(hits, hits.c.task == tasks.c.id), hits.c.score
+    return (
         select(*_COLUMNS)
+        .select_from(source)
         .where(and_(*conditions))
-        .order_by(*_order_by(query, conn.dialect.name))
+        .order_by(*_order_by(query, conn.dialect.name, score))
         .offset(query.offset)
         .limit(query.limit)
     )
+
+
+def find_tasks(
+    conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion).
+    ``BadPattern``: PostgreSQL refused a regular expression that Python's ``re`` accepted."""
     try:
-        return [_merge(row) for row in conn.execute(statement)]
+        return [_merge(row) for row in conn.execute(select_tasks(conn, companies, query, projects=projects))]
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == _PG_INVALID_REGEX:
             raise BadPattern(str(exc.orig).strip()) from None
         raise
+
+
+def explain_tasks(
+    conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
+) -> list[str]:
+    """The database's plan for ``find_tasks``, one line per step (for index-coverage tests).
+    PostgreSQL plans with sequential scans discouraged, since tiny test tables would otherwise
+    be scanned legitimately."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return explain(conn, select_tasks(conn, companies, query, projects=projects))
+
+
+def explain(conn: Connection, statement: Select[Any]) -> list[str]:
+    """The plan of ``statement``, one line per step."""
+    # SQLite: (id, parent, notused, detail); PostgreSQL: one text column
+    return [row[-1] for row in conn.execute(_Explain(statement))]
+
+
+class _Explain(Executable, ClauseElement):
+    """``EXPLAIN`` (PostgreSQL) or ``EXPLAIN QUERY PLAN`` (SQLite) of a statement, with its bound
+    parameters passed as usual."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+
+
+@compiles(_Explain)
+def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
+    prefix = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
+    return prefix + compiler.process(element.statement, **kw)
 
 
 def distinct_types(conn: Connection, companies: Sequence[str], projects: Sequence[str] | None) -> list[str]:

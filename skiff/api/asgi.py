@@ -167,6 +167,8 @@ class SkiffAPI:
                 params = transport.parse_params(incoming.query)
                 if isinstance(data, dict):
                     data.update(params)
+            if transport.too_deep(data):
+                raise error("validation_error", f"data nested deeper than {transport.MAX_DEPTH} levels")
             if (
                 not endpoint.raw_items
                 and transport.may_contain_nul(incoming.body, incoming.query)

@@ -124,6 +124,25 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any] | list[dict[str,
     return data
 
 
+#: The deepest nesting of objects and arrays a request may carry. ClearML documents need a handful
+#: of levels; much deeper data (still under the JSON parser's own limit of 1024) would exhaust
+#: Python's recursion limit in validation, storage or serialisation, on this call or on a later read.
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Does ``value`` nest objects/arrays more than ``limit`` levels? Iterative on purpose."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
 def contains_nul(value: Any) -> bool:
     """Does any string (key or value) inside ``value`` hold a NUL character? PostgreSQL can store
     none in text or JSONB, so skiff refuses them everywhere alike."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skiff.domain.errors import ApiError, error
+from skiff.domain.paging import page_offset
+from skiff.domain.patterns import pattern_problem
 
 SEPARATOR = "/"
 MAX_DEPTH = 10
@@ -198,10 +200,9 @@ def check_pattern(pattern: str | None, what: str) -> str | None:
     malformed one answers 400/21; empty means no condition."""
     if not pattern:
         return None
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise error("invalid_regex_error", field=what, pattern=pattern, err=str(exc)) from None
+    problem = pattern_problem(pattern)
+    if problem is not None:
+        raise error("invalid_regex_error", field=what, pattern=pattern, err=problem)
     return pattern
 
 
@@ -237,7 +238,7 @@ def parse_paging(page: int | None, page_size: int | None) -> tuple[int, int]:
     if page_size is not None and page_size < 1:
         raise error("validation_error", "page_size must be >0", field="page_size")
     size = min(page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
-    return (page or 0) * size, size
+    return page_offset(page or 0, size), size
 
 
 @dataclass(frozen=True)

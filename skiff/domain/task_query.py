@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from skiff.domain.errors import error
+from skiff.domain.paging import clamp, page_offset
+from skiff.domain.patterns import pattern_problem
 from skiff.domain.task_document import unescape_key
 from skiff.domain.text_search import TextSearch, parse_search_text
 from skiff.domain.task_references import REFERENCES
@@ -388,10 +390,9 @@ class TaskQuery:
 
 
 def _check_pattern(pattern: str, flags: int = 0) -> str:
-    try:
-        re.compile(pattern, flags)
-    except re.error as exc:
-        raise error("invalid_regex_error", pattern=pattern, reason=str(exc)) from None
+    problem = pattern_problem(pattern, ignore_case=bool(flags & re.IGNORECASE))
+    if problem is not None:
+        raise error("invalid_regex_error", pattern=pattern, reason=problem)
     return pattern
 
 
@@ -410,7 +411,7 @@ def parse_paging(request: dict[str, Any]) -> tuple[int, int]:
         size = request.get("size")
         if size is None or _as_int(size, "size") < 1:
             raise error("validation_error", "size must be provided and >0 when start is used")
-        return max(start, 0), _as_int(size, "size")
+        return clamp(start), clamp(_as_int(size, "size"))
     if "page_size" in request and request["page_size"] is None:
         raise error("missing_required_fields", "page_size is required when page is requested")
     page = _as_int(request.get("page", 0) if request.get("page") is not None else 0, "page")
@@ -420,7 +421,7 @@ def parse_paging(request: dict[str, Any]) -> tuple[int, int]:
     if size < 1:
         raise error("validation_error", "page_size must be >0")
     size = min(size, MAX_PAGE_SIZE)
-    return page * size, size
+    return page_offset(page, size), size
 
 
 #: The order key for text relevance (§4.4): best first; ``-@text_score`` is not recognised and

@@ -23,6 +23,7 @@ from skiff.domain import projects as rules
 from skiff.domain.errors import error
 from skiff.domain.events import md5
 from skiff.domain.identity import Identity
+from skiff.domain.paging import page_offset
 from skiff.domain.task_query import ARRAY_LIST_FIELDS, SCALAR_LIST_FIELDS, ListCondition, parse_list
 from skiff.ops.projects import find_documents
 from skiff.ops.tasks import PUBLIC
@@ -203,7 +204,7 @@ def _paging(page: int | None, page_size: int | None) -> tuple[int, int]:
     """(offset, limit) of an aggregate page: get_all's refusals, a larger cap."""
     rules.parse_paging(page, page_size)
     size = min(page_size or AGGREGATE_PAGE_SIZE, MAX_AGGREGATE_PAGE_SIZE)
-    return (page or 0) * size, size
+    return page_offset(page or 0, size), size
 
 
 def _scope(

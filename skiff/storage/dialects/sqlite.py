@@ -10,19 +10,21 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
+from skiff.domain.patterns import compile_linear
 from skiff.storage.tables import NATURAL_COLLATION
 
 BUSY_TIMEOUT_MS = 30_000
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> Any:
+    return compile_linear(pattern)
 
 
 def _regexp(pattern: str | None, value: object) -> bool:
-    """``value REGEXP pattern`` (what SQLAlchemy's ``regexp_match`` emits): Python ``re.search``,
-    unanchored and case-sensitive. Callers validate patterns first; NULL never matches."""
+    """``value REGEXP pattern`` (what SQLAlchemy's ``regexp_match`` emits): an RE2 search, linear
+    in the text, unanchored and case-sensitive. Callers validate patterns first
+    (``skiff.domain.patterns``); NULL never matches."""
     if pattern is None or value is None:
         return False
     return _compiled(pattern).search(str(value)) is not None

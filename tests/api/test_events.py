@@ -263,3 +263,25 @@ def test_summaries_fold_every_batch(api: Api) -> None:
     key = f"last_metrics.{md5('loss')}.{md5('train')}.max_value"
     ordered = api("tasks.get_all", {"id": [task, other], "order_by": [f"-{key}"], "only_fields": ["id"]})["tasks"]
     assert [t["id"] for t in ordered] == [task, other]
+
+
+def test_a_retried_batch_adds_no_second_copy_of_its_events(api: Api) -> None:
+    # a client that lost the answer sends the same batch again (the SDK and the agent stamp every
+    # log line): logs and plots already stored exactly are left out, the answer counts them as added
+    task = new_task(api)
+    batch = [
+        {"type": "log", "task": task, "level": "info", "worker": "w", "msg": f"line {i}", "timestamp": 5000 + i}
+        for i in range(3)
+    ] + [{"type": "plot", "task": task, "metric": "p", "variant": "v", "iter": 1, "plot_str": '{"data": []}', "timestamp": 5001}]
+    assert send(api, batch)["added"] == 4
+    assert send(api, batch + [{**batch[0], "msg": "line 0, again"}])["added"] == 5
+    # the same line with another level or time is another event; a batch's own repeats are kept
+    assert send(api, [{**batch[1], "level": "warning"}, {**batch[2], "timestamp": 6000}])["added"] == 2
+    assert send(api, [{**batch[0], "timestamp": 7000}] * 2)["added"] == 2
+    logs = api("events.get_task_log", {"task": task, "navigate_earlier": False, "batch_size": 100})["events"]
+    assert [(e["msg"], e["level"], e["timestamp"]) for e in logs] == [
+        ("line 0", "info", 5000), ("line 0, again", "info", 5000), ("line 1", "info", 5001),
+        ("line 1", "warning", 5001), ("line 2", "info", 5002), ("line 2", "info", 6000),
+        ("line 0", "info", 7000), ("line 0", "info", 7000),
+    ]  # fmt: skip
+    assert api("events.get_task_plots", {"task": task})["total"] == 1

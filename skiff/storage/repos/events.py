@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from skiff.domain.events import SCALAR, Event, MetricSummary, md5
@@ -41,7 +42,7 @@ _SCALAR_UPSERT = (
 
 
 def append(conn: Connection, events: Sequence[Event]) -> None:
-    """Insert a batch of valid events."""
+    """Insert a batch of valid events of one task (whose row the caller holds locked)."""
     scalars = [(e.task, e.metric, e.variant, e.iter, e.timestamp, e.value) for e in events if e.type == SCALAR]
     others = [
         (e.task, e.type, e.timestamp, e.iter, e.metric, e.variant, json_dumps(e.payload))
@@ -50,8 +51,34 @@ def append(conn: Connection, events: Sequence[Event]) -> None:
     ]
     if scalars:
         _insert_many(conn, scalar_events.name, _SCALAR_COLUMNS, scalars, upsert=_SCALAR_UPSERT)
+    others = _not_stored_yet(conn, others)
     if others:
         _insert_many(conn, task_events.name, _EVENT_COLUMNS, others)
+
+
+def _not_stored_yet(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Leave out events already stored exactly (task, type, timestamp, iteration, metric, variant,
+    payload): a client that lost the answer to a batch sends it again (the SDK and the agent
+    stamp every log line, so a retry carries the same events). Scalars need no such check: their
+    unique index makes a re-report replace the point. Only rows in the batch's time window of the
+    same types are read (the (task, type, timestamp) index), which for a new batch is none."""
+    if not rows:
+        return rows
+    stamps = [r[2] for r in rows]
+    stored = conn.execute(
+        select(task_events.c.type, task_events.c.timestamp, task_events.c.iter, task_events.c.metric,
+               task_events.c.variant, task_events.c.payload)
+        .where(task_events.c.task == rows[0][0], task_events.c.type.in_({r[1] for r in rows}),
+               task_events.c.timestamp.between(min(stamps), max(stamps)))
+    ).all()  # fmt: skip
+    if not stored:
+        return rows
+    seen = {(*r[:5], _canonical(r[5])) for r in stored}
+    return [r for r in rows if (*r[1:6], _canonical(orjson.loads(r[6]))) not in seen]
+
+
+def _canonical(payload: Any) -> bytes:
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
 
 
 def summaries(conn: Connection, task: str) -> dict[tuple[str, str], MetricSummary]:

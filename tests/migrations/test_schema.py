@@ -241,3 +241,30 @@ def test_sqlite_upgrade_keeps_a_backup_with_a_synthetic_newer_revision(
     monkeypatch.setattr(schema, "MIGRATIONS", migrations)
     assert schema.head_revision() == "9999_test"
     _assert_upgrade_with_backup(tmp_path, head)
+
+
+def test_input_model_rows_are_backfilled(database: Database) -> None:
+    """0011 writes a task_tags row of kind input_model for each distinct input model id of every
+    task stored before it, skipping empty and non-string ids."""
+    migrate(database, command.upgrade, "0010")
+    document = (
+        '{"models": {"input": [{"name": "a", "model": "m1"}, {"name": "b", "model": "m2"}, '
+        '{"name": "c", "model": "m1"}, {"name": "d", "model": ""}, {"name": "e", "model": 7}, "junk"]}}'
+    )
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO companies (id, name, created) VALUES ('c1', 'c', CURRENT_TIMESTAMP)"))
+        for task, doc in (("t1", document), ("t2", '{"models": {"input": []}}'), ("t3", "{}")):
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (id, company, \"user\", name, type, status, created, document) "
+                    "VALUES (:id, 'c1', 'u1', 'n', 'training', 'created', CURRENT_TIMESTAMP, :doc)"
+                ),
+                {"id": task, "doc": doc},
+            )
+    migrate(database, command.upgrade, "0011")
+    with database.read() as conn:
+        rows = conn.execute(text("SELECT task, tag, company FROM task_tags WHERE kind = 'input_model' ORDER BY tag")).all()
+    assert [tuple(r) for r in rows] == [("t1", "m1", "c1"), ("t1", "m2", "c1")]
+    migrate(database, command.downgrade, "0010")
+    with database.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM task_tags WHERE kind = 'input_model'")).scalar() == 0

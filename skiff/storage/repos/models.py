@@ -16,24 +16,20 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    bindparam,
     case,
     delete,
-    exists,
     func,
     insert,
-    literal,
     not_,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from skiff.domain.model_document import ARCHIVED_TAG, HIDDEN_TAG, STRING_ORDER_FIELDS, ModelQuery
 from skiff.storage.repos.common import BadPattern, has_tag, merge_document, order_clauses, split_document, tag_condition
-from skiff.storage.tables import model_tags, models, tasks
+from skiff.storage.tables import model_tags, models, task_tags, tasks
 
 #: Document fields that live in their own column.
 PROMOTED = (
@@ -149,24 +145,12 @@ def frameworks(conn: Connection, companies: Sequence[str], projects: Sequence[st
 
 
 # tasks using models as input ------------------------------------------------------------------------
-def _uses_as_input(conn: Connection, model_ids: Sequence[str]) -> ColumnElement[bool]:
-    """A condition on ``tasks``: some ``models.input[].model`` is one of ``model_ids``.
-
-    PostgreSQL: JSONB containment. SQLite: ``json_each`` over the input list. Both scan the
-    tasks of every company (a model's id may be referenced anywhere, as in the reference).
-    """
-    if conn.dialect.name == "postgresql":
-        return or_(
-            *[
-                tasks.c.document.op("@>")(
-                    bindparam(None, {"models": {"input": [{"model": model_id}]}}, type_=JSONB)
-                )
-                for model_id in model_ids
-            ]
-        )
-    items = func.json_each(tasks.c.document, "$.models.input").table_valued("value")
-    return exists(
-        select(literal(1)).select_from(items).where(func.json_extract(items.c.value, "$.model").in_(list(model_ids)))
+def _uses_as_input(model_ids: Sequence[str]) -> ColumnElement[bool]:
+    """A condition on ``tasks``: some ``models.input[].model`` is one of ``model_ids`` (the
+    ``input_model`` rows of task_tags, index (kind, tag, task); any company, as a model's id may be
+    referenced anywhere, as in the reference)."""
+    return tasks.c.id.in_(
+        select(task_tags.c.task).where(task_tags.c.kind == "input_model", task_tags.c.tag.in_(list(model_ids)))
     )
 
 
@@ -176,7 +160,7 @@ def tasks_using_models(conn: Connection, model_ids: Sequence[str]) -> list[dict[
     wanted = list(dict.fromkeys(model_ids))
     if not wanted:
         return []
-    query = select(tasks.c.id, tasks.c.company, tasks.c.document).where(_uses_as_input(conn, wanted))
+    query = select(tasks.c.id, tasks.c.company, tasks.c.document).where(_uses_as_input(wanted))
     found = []
     for row in conn.execute(query.order_by(tasks.c.id)):
         inputs = ((row.document or {}).get("models") or {}).get("input") or []

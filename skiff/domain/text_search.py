@@ -72,7 +72,8 @@ def text_index_values(doc: dict[str, Any]) -> tuple[str, ...]:
         "script.repository": script.get("repository"),
         "script.entry_point": script.get("entry_point"),
     }
-    return tuple(index_text(values[f]) for f, _ in TEXT_FIELDS)
+    # the id stays as is: it is also the key of the task's text row
+    return tuple(values[f] if f == "id" else index_text(values[f]) for f, _ in TEXT_FIELDS)
 
 
 def index_text(value: Any) -> str:

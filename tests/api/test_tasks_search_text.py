@@ -141,3 +141,42 @@ def test_operator_words_are_searchable(api: Api) -> None:
 def test_search_text_type(api: Api) -> None:
     assert api.call("tasks.get_all", {"search_text": ["x"]}).code == (400, 16)
     assert api.call("tasks.get_all", {"search_text": "   "}).status == 200  # blank: no condition
+
+
+def test_migration_0010_indexes_existing_tasks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Tasks written before the text index existed are found after the upgrade; the downgrade
+    brings back 0009's numeric hyperparameter column."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from skiff.domain.task_query import parse_query
+    from skiff.storage import schema
+    from skiff.storage.engine import Database
+    from skiff.storage.repos.tasks import find_tasks
+    from tests.migrations.test_schema import migrate
+    from tests.support import new_database_url
+
+    db = Database(new_database_url(tmp_path), pool_size=1)
+    try:
+        migrate(db, command.upgrade, "0009")
+        with db.write() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (id, company, \"user\", name, type, status, created, document) "
+                    "VALUES ('old-task', 'c', 'u', 'legacy run', 'training', 'created', '2020-01-01', :doc)"
+                ),
+                {"doc": '{"script": {"repository": "https://git.example/kangaroo.git"}}'},
+            )
+            conn.execute(
+                text("INSERT INTO task_hyperparams (task, section, name, company, value, num_value) "
+                     "VALUES ('old-task', 'Args', 'lr', 'c', '0.5', 0.5)")
+            )
+        schema.upgrade(db)
+        with db.read() as conn:
+            hits = find_tasks(conn, ["c"], parse_query({"search_text": "kangaroo"}))
+            assert [t["id"] for t in hits] == ["old-task"]
+        migrate(db, command.downgrade, "0009")
+        with db.read() as conn:
+            assert conn.execute(text("SELECT num_value FROM task_hyperparams")).scalar_one() == 0.5
+    finally:
+        db.dispose()

@@ -24,7 +24,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from skiff.ops import accounts
 from tests.support import Api
 
-FUZZ_EXAMPLES = 8
+FUZZ_EXAMPLES = 5
 EXAMPLES = int(os.environ.get("SKIFF_FUZZ_EXAMPLES") or FUZZ_EXAMPLES)
 LONG_RUN = EXAMPLES != FUZZ_EXAMPLES
 

@@ -519,6 +519,7 @@ def settle(target: Target, limit: float = 900) -> None:
 
 
 def run_wrk(target: Target, workload: str, connections: int, seconds: float, work: Path) -> dict[str, Any]:
+    """One wrk run; ``work`` is the database's own directory (plans carry that server's token and ids)."""
     plan = work / f"{target.name}-{workload}.plan"
     ids = work / f"{target.name}.ids"
     if not plan.exists():
@@ -648,14 +649,14 @@ def run_database(database: str, args: argparse.Namespace, work: Path, ceiling: T
             order = targets if rep % 2 == 0 else targets[::-1]  # A B, B A, A B ...
             for connections in args.connections:
                 if ceiling is not None:
-                    result.cells.append(run_cell(database, ceiling, "C", connections, rep, args, work))
+                    result.cells.append(run_cell(database, ceiling, "C", connections, rep, args, base))
                 for workload in args.workloads:
                     for target in order:
-                        result.cells.append(run_cell(database, target, workload, connections, rep, args, work))
+                        result.cells.append(run_cell(database, target, workload, connections, rep, args, base))
 
         if skiff is not None and args.profile:
             for workload in args.profile:
-                result.profile[workload] = profile_skiff(skiff, workload, args, work)
+                result.profile[workload] = profile_skiff(skiff, workload, args, base)
     return result
 
 

@@ -297,19 +297,24 @@ class Target:
     def pids(self) -> list[int]:
         return process_tree(self.roots())
 
-    def answers_quickly(self, timeout: float = 1.0) -> bool:
-        """One W3 request (or the ceiling's) with the first id, answered with 200 within ``timeout``."""
+    def answers_quickly(self, probes: int = 16, timeout: float = 5.0) -> bool:
+        """``probes`` concurrent W3 requests (or the ceiling's), each on a connection of its own so
+        that every worker process of the server gets some, all answered with 200 within ``timeout``."""
         if not self.ids:  # not populated yet: nothing to get
             return True
         _, method, path, body = (self.templates.get("W3") or next(iter(self.templates.values())))[0]
         fill = {"{id}": self.ids[0], "{g}": "0", "{r}": "0.5", "{u}": "probe"}
         for key, value in fill.items():
             path, body = path.replace(key, value), body.replace(key, value)
-        try:
-            reply = httpx.request(method, self.url + path, content=body or None, headers=self.headers, timeout=timeout)
-        except httpx.TransportError:
-            return False
-        return reply.status_code == 200
+
+        def probe(_: int) -> bool:
+            try:
+                reply = httpx.request(method, self.url + path, content=body or None, headers=self.headers, timeout=timeout)
+            except httpx.TransportError:
+                return False
+            return reply.status_code == 200
+
+        return all(_parallel(probes, list(range(probes)), probe))
 
     def plan(self, workload: str) -> list[Template]:
         if workload == "W5":
@@ -505,10 +510,10 @@ class Cell:
 
 
 def settle(target: Target, limit: float = 900) -> None:
-    """Wait until the server stack is idle and answers a get-by-id within a second: requests still
-    running after wrk stopped finish first, including those that wait without using CPU (MLflow's
-    workers can hold every pooled connection while each waits for a second one, until the pool's
-    30 s timeout)."""
+    """Wait until the server stack is idle and promptly answers 16 concurrent get-by-ids: requests
+    still running after wrk stopped finish first, including those that wait without using CPU
+    (MLflow's workers can hold every pooled connection while each waits for a second one, until
+    the pool's 30 s timeout)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         pids = target.pids()
@@ -743,8 +748,10 @@ def _pick(values: list[float], pick: Callable[[list[float]], float] = min) -> fl
 
 
 def _median(cells: list[Cell], attr: str) -> float:
-    values = [getattr(c, attr) for c in cells]
-    return statistics.median(values) if values else float("nan")
+    """Median over the repetitions, leaving out undefined values (CPU per request of a cell that
+    completed no request)."""
+    values = [v for c in cells if not math.isnan(v := getattr(c, attr))]
+    return statistics.median(values) if values else math.nan
 
 
 def report(run: DatabaseRun, args: argparse.Namespace) -> list[str]:

@@ -397,12 +397,18 @@ _COSMETIC = frozenset({"name", "comment", "tags", "system_tags", "project", "sta
 _MERGED = ("script", "execution", "models", "output")
 
 
+#: The longest task name stored (the column's size on PostgreSQL; SQLite would take more).
+MAX_NAME_LENGTH = 1024
+
+
 def clean_name(name: Any) -> str:
     if not isinstance(name, str):
         raise _invalid("name", "must be a string")
     name = name.strip()
     if len(name) < 3:
         raise _invalid("name", "String value is too short")
+    if len(name) > MAX_NAME_LENGTH:
+        raise _invalid("name", f"String value is too long (at most {MAX_NAME_LENGTH} characters)")
     return name
 
 

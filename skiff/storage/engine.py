@@ -15,7 +15,9 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from skiff.domain.errors import error
 from skiff.settings import normalize_db_url
 from skiff.storage.dialects import postgresql as pg_dialect
 from skiff.storage.dialects import sqlite as sqlite_dialect
@@ -27,6 +29,22 @@ _JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 def json_dumps(value: object) -> str:
     """JSON columns: orjson, with naive datetimes written as UTC ISO strings."""
     return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+#: PostgreSQL errors of a value too large for its column or index (SQLSTATE): a client's input,
+#: answered 400/12 instead of 500. SQLite stores such values.
+_OVERSIZED = {"22001": "value too long for a stored field", "54000": "value too large to be indexed"}
+
+
+@contextmanager
+def _refusing_oversized_values() -> Iterator[None]:
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = _OVERSIZED.get(getattr(exc.orig, "sqlstate", None) or "")
+        if reason is None:
+            raise
+        raise error("validation_error", reason) from None
 
 
 class Database:
@@ -50,13 +68,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _refusing_oversized_values(), self.engine.connect() as conn:
             with conn.begin():
                 yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with _refusing_oversized_values(), self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
             with conn.begin():
                 yield conn

@@ -246,3 +246,14 @@ def test_runtime_equality(api: Api) -> None:
     create(api, "rt-b", runtime={"gpu": "T4"})
     assert names(api, name="^rt-", **{"runtime.gpu": "A100"}) == ["rt-a"]
     assert names(api, name="^rt-", **{"runtime.count": 2}) == ["rt-a"]
+    create(api, "rt-c", runtime={"count": "2", "on": True, "shape": [1, 2], "_pipeline_hash": "h", 'a"b': "q"})
+    create(api, "rt-d", runtime={"count": 2.0, "on": False, "shape": [2, 1]})
+    assert names(api, name="^rt-", **{"runtime.count": 2}) == ["rt-a", "rt-d"]  # numbers numerically
+    assert names(api, name="^rt-", **{"runtime.count": "2"}) == ["rt-c"]  # a string is not a number
+    assert names(api, name="^rt-", **{"runtime.on": True}) == ["rt-c"]
+    assert names(api, name="^rt-", **{"runtime.on": False}) == ["rt-d"]
+    assert names(api, name="^rt-", **{"runtime.shape": [1, 2]}) == ["rt-c"]  # arrays as a whole
+    assert names(api, name="^rt-", **{"runtime._pipeline_hash": "h"}) == ["rt-c"]
+    assert names(api, name="^rt-", **{"runtime.gpu": "none"}) == []
+    # a key SQL array literals or JSON paths would have to escape: data on PostgreSQL, never an error
+    assert api.call("tasks.get_all", {"runtime.a\"b": "q", "only_fields": ["name"]}).status == 200

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, case, column, func, literal, select
+import orjson
+from sqlalchemy import ColumnElement, Select, Text, and_, case, column, false, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 
@@ -25,20 +26,26 @@ def _sqlite_path(parts: Sequence[str]) -> str:
     return "$" + "".join(f'."{part}"' for part in parts)
 
 
+def _pg_at(document: Any, parts: Sequence[str]) -> Any:
+    """``document #> path`` with the path bound as a text[] parameter, so any character in a key
+    is data (SQLAlchemy's own JSON path renders an unescaped array literal)."""
+    return document.op("#>", return_type=JSONB)(literal(list(parts), ARRAY(Text)))
+
+
 def json_strings(document: Any, path: Sequence[str], dialect: str, *, item: Sequence[str] = ()) -> Select[Any]:
     """One row (column ``value``) per string at ``path`` in a JSON ``document`` column: the value
     itself when it is a string, each string element when it is an array. With ``item``, ``path``
     is an array of objects and the strings are those at ``item`` in its elements. Numbers,
     booleans, objects and missing paths give no rows. Correlates with the document's table."""
     if dialect == "postgresql":
-        node = document[tuple(path)]
+        node = _pg_at(document, path)
         kind = func.jsonb_typeof(node)
         whens = [(kind == "array", node)]
         if not item:
             whens.append((kind == "string", func.jsonb_build_array(node)))
         source = case(*whens, else_=literal([], JSONB))
         elements = func.jsonb_array_elements(source).table_valued(column("value", JSONB)).alias("json_items")
-        element = elements.c.value[tuple(item)] if item else elements.c.value
+        element = _pg_at(elements.c.value, item) if item else elements.c.value
         text = element.op("#>>", return_type=Text)(literal([], ARRAY(Text)))
         return select(text.label("value")).select_from(elements).where(func.jsonb_typeof(element) == "string")
     at = _sqlite_path(path)
@@ -50,3 +57,21 @@ def json_strings(document: Any, path: Sequence[str], dialect: str, *, item: Sequ
         text, is_text = elements.c.value, elements.c.type == "text"
     kinds = ("array",) if item else ("array", "text")
     return select(text.label("value")).select_from(elements).where(func.json_type(document, at).in_(kinds), is_text)
+
+
+def json_equals(document: Any, path: Sequence[str], value: Any, dialect: str) -> ColumnElement[bool]:
+    """The JSON value at ``path`` in ``document`` equals ``value`` (a string, number, boolean,
+    list or object; numbers compare numerically, never a string with a number)."""
+    if dialect == "postgresql":
+        return _pg_at(document, path) == literal(value, JSONB)
+    if any('"' in part for part in path):
+        return false()  # SQLite's JSON path syntax cannot spell such a key
+    at = _sqlite_path(path)
+    kind = func.json_type(document, at)
+    if isinstance(value, bool):
+        return kind == ("true" if value else "false")
+    if isinstance(value, (int, float)):
+        return and_(kind.in_(("integer", "real")), func.json_extract(document, at) == value)
+    if isinstance(value, str):
+        return and_(kind == "text", func.json_extract(document, at) == value)
+    return and_(kind.in_(("array", "object")), func.json_extract(document, at) == func.json(literal(orjson.dumps(value).decode())))

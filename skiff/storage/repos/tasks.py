@@ -53,7 +53,7 @@ from skiff.domain.task_query import (
     parse_param_path,
 )
 
-from skiff.storage.dialects.expressions import json_strings, regex_search
+from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
 from skiff.storage.repos.common import BadPattern, merge_document, split_document
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch, index_text, text_index_values
 from skiff.storage.tables import (
@@ -486,15 +486,6 @@ def _metric_column(path: MetricPath) -> Any:
     )
 
 
-def _runtime_condition(key: str, value: Any) -> ColumnElement[bool]:
-    entry = tasks.c.document[("runtime", key)]
-    if isinstance(value, bool):
-        return entry.as_boolean() == value
-    if isinstance(value, (int, float)):
-        return entry.as_float() == float(value)
-    return entry.as_string() == str(value)
-
-
 def _param_order_column(path: ParamPath) -> Any:
     """A hyperparameter's value; sorting by a whole parameter object sorts by its value (§4.3)."""
     return (
@@ -615,6 +606,7 @@ def select_tasks(
     conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
 ) -> Select[Any]:
     """The statement of ``find_tasks`` (also what ``explain_tasks`` shows)."""
+    dialect = conn.dialect.name
     conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
     for name, cond in query.lists.items():
         if name in SCALAR_COLUMNS:
@@ -635,11 +627,11 @@ def select_tasks(
     for path, cond in query.params.items():
         conditions.append(_param_condition(path, cond))
     for key, value in query.runtime.items():
-        conditions.append(_runtime_condition(key, value))
+        conditions.append(json_equals(tasks.c.document, ("runtime", key), value, dialect))
     for field, spec in [*query.filters.items(), *query.param_filters.items()]:
         conditions.append(_filter_condition(field, spec))
     for multi in query.multi_fields:
-        conditions.append(_multi_field_condition(multi, conn.dialect.name))
+        conditions.append(_multi_field_condition(multi, dialect))
     if not query.search_hidden:
         conditions.append(not_(_tag_exists("system_tags", ("hidden",))))
     source, score = tasks, None
@@ -647,13 +639,13 @@ def select_tasks(
         if query.text.matches_nothing:
             conditions.append(false())
         else:
-            hits = _text_hits(query.text, conn.dialect.name)
+            hits = _text_hits(query.text, dialect)
             source, score = tasks.join(hits, hits.c.task == tasks.c.id), hits.c.score
     return (
         select(*_COLUMNS)
         .select_from(source)
         .where(and_(*conditions))
-        .order_by(*_order_by(query, conn.dialect.name, score))
+        .order_by(*_order_by(query, dialect, score))
         .offset(query.offset)
         .limit(query.limit)
     )

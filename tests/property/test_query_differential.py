@@ -31,8 +31,8 @@ from tests.support import DIALECT, Api
 
 #: §4.3 natural collation of every string sort key when a hyperparams./last_metrics. key is
 #: present, and hyperparameter values ordered as strings (binary when that collation does not
-#: apply). Until it lands, such requests are checked as unordered sets without paging.
-NATURAL_ORDERING = False
+#: apply). Off: such requests are checked as unordered sets without paging.
+NATURAL_ORDERING = True
 #: ``last_iteration`` of a task without events is 0 in its document (§6.2) but NULL in skiff's
 #: column, so ranges from 0 and ascending order treat it as missing; off until that is settled.
 LAST_ITERATION = False
@@ -404,3 +404,30 @@ def test_get_all_agrees_with_the_reference(callers: Any, specs: list[TaskSpec], 
     for _ in range(QUERIES_PER_EXAMPLE):
         endpoint = data.draw(st.sampled_from(("tasks.get_all", "tasks.get_all_ex")), label="endpoint")
         check(world, endpoint, data.draw(requests(world), label="request"))
+
+
+# the evaluator against the spec's own examples (so a wrong reference cannot pass silently) -------
+@pytest.mark.parametrize(
+    ("tokens", "expected"),
+    [
+        (["a", "b"], ({"a", "b"}, set(), set(), "and", False)),
+        (["a", "-b"], ({"a"}, set(), {"b"}, "and", False)),
+        (["__$not", "x", "__$not", "y"], (set(), set(), {"x", "y"}, "and", False)),
+        (["__$any", "a", "__$not", "b"], ({"a"}, set(), {"b"}, "or", False)),
+        (["__$all", "a", "__$any", "b", "c"], ({"b", "c"}, {"a"}, set(), "and", False)),
+        (["a", "__$all", "b", "c"], ({"a"}, {"b", "c"}, set(), "and", False)),
+        (["__$all", "-a"], (set(), {"-a"}, set(), "and", False)),
+        (["__$all", "a", "__$nop", "-b"], (set(), {"a"}, {"b"}, "and", False)),
+        (["a", None], ({"a"}, set(), set(), "and", True)),
+    ],
+)
+def test_reference_list_language_matches_the_spec_examples(tokens: list[Any], expected: tuple[Any, ...]) -> None:
+    cond = reference.parse_list(tokens)
+    assert cond is not None
+    assert (cond.any_of, cond.all_of, cond.none_of, cond.conjunction, cond.or_empty) == expected
+
+
+def test_reference_natural_order_matches_the_spec_examples() -> None:
+    pairs = [("2", "11"), ("9", "10"), ("1.5", "1.10"), ("0.5", "0.25"), ("-5", "-10"), ("a", "B"), ("abc", "Abc")]
+    for low, high in pairs:
+        assert reference.natural_key(low) < reference.natural_key(high), (low, high)

@@ -285,50 +285,11 @@ def _combine(conditions: list[ColumnElement[bool]], operator: str) -> ColumnElem
     return and_(*conditions) if operator == "and" else or_(*conditions)
 
 
-def _scalar_condition(column: Any, cond: ListCondition) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if cond.include_any:
-        parts.append(column.in_(cond.include_any))
-    if cond.include_all:
-        parts.append(column == cond.include_all[0] if len(cond.include_all) == 1 else false())
-    if cond.exclude:
-        parts.append(or_(column.is_(None), column.not_in(cond.exclude)))
-    result = _combine(parts, cond.operator) if parts else None
-    if cond.or_empty:
-        empty = column.is_(None)
-        return empty if result is None else or_(result, empty)
-    return result if result is not None else true()
-
-
 def _tag_exists(kind: str, values: tuple[str, ...] | None = None) -> ColumnElement[bool]:
     query = select(literal(1)).where(task_tags.c.task == tasks.c.id, task_tags.c.kind == kind)
     if values is not None:
         query = query.where(task_tags.c.tag.in_(values))
     return exists(query)
-
-
-def _array_condition(field: str, cond: ListCondition) -> ColumnElement[bool]:
-    kind = _ARRAY_KINDS[field]
-    parts: list[ColumnElement[bool]] = []
-    if cond.include_any:
-        parts.append(_tag_exists(kind, cond.include_any))
-    if cond.include_all:
-        parts.append(and_(*[_tag_exists(kind, (v,)) for v in cond.include_all]))
-    if cond.exclude:
-        parts.append(not_(_tag_exists(kind, cond.exclude)))
-    result = _combine(parts, cond.operator) if parts else None
-    if cond.or_empty:
-        empty = not_(_tag_exists(kind))
-        return empty if result is None else or_(result, empty)
-    return result if result is not None else true()
-
-
-def list_condition(name: str, cond: ListCondition) -> ColumnElement[bool]:
-    """One list field of the query language (a scalar column or a tag kind) on ``tasks``: for
-    other queries over tasks, e.g. the projects' statistics filter."""
-    if name in SCALAR_COLUMNS:
-        return _scalar_condition(SCALAR_COLUMNS[name], cond)
-    return _array_condition(name, cond)
 
 
 def _range(column: Any, bounds: Range) -> ColumnElement[bool]:
@@ -368,39 +329,23 @@ def param_value_in(values: tuple[str, ...]) -> ColumnElement[bool]:
     return condition
 
 
-def _param_condition(path: ParamPath, cond: ListCondition) -> ColumnElement[bool]:
-    """A hyperparameter field as a scalar list field (§2.4); only ``.value`` holds values."""
-    by_value = path.field == "value"
-
-    def having(values: tuple[str, ...]) -> ColumnElement[bool]:
-        return exists(_param_rows(path).where(param_value_in(values))) if by_value else false()
-
-    parts: list[ColumnElement[bool]] = []
-    if cond.include_any:
-        parts.append(having(cond.include_any))
-    if cond.include_all:
-        parts.append(having(cond.include_all) if len(cond.include_all) == 1 else false())
-    if cond.exclude:
-        parts.append(not_(having(cond.exclude)))
-    result = _combine(parts, cond.operator) if parts else None
-    if cond.or_empty:
-        empty = not_(exists(_param_rows(path)))
-        return empty if result is None else or_(result, empty)
-    return result if result is not None else true()
-
-
 # the filters map and multi-field conditions (spec tasks-queries §2.5, §2.9) ----------------------
 _PG_INVALID_REGEX = "2201B"
 
 
 @dataclass(frozen=True)
 class _Membership:
-    """A list field as SQL: ``has_any(values)`` is never NULL, so its negation is "holds none of
-    them" (a missing value included); ``empty`` is the empty-array test."""
+    """A list field as SQL. ``has_any(values)`` is never NULL, so its negation is "holds none of
+    them" (a missing value included). ``missing`` is the list language's empty (§2.4: missing, null
+    or no element); ``empty`` the filters map's (§2.5: an empty array; a scalar never is)."""
 
     has_any: Callable[[tuple[str, ...]], ColumnElement[bool]]
     array: bool
-    empty: ColumnElement[bool]
+    missing: ColumnElement[bool]
+
+    @property
+    def empty(self) -> ColumnElement[bool]:
+        return self.missing if self.array else false()
 
     def has_all(self, values: tuple[str, ...]) -> ColumnElement[bool]:
         if self.array:
@@ -409,18 +354,38 @@ class _Membership:
 
 
 def _membership(field: str | ParamPath) -> _Membership:
+    """Scalar columns, array fields (task_tags rows) and hyperparameters (only ``.value`` holds
+    values; a 3-part path compares whole parameter objects with strings and never matches)."""
     if isinstance(field, ParamPath):
         param, by_value = field, field.field == "value"
 
         def has_param(values: tuple[str, ...]) -> ColumnElement[bool]:
             return exists(_param_rows(param).where(param_value_in(values))) if by_value else false()
 
-        return _Membership(has_param, False, false())
+        return _Membership(has_param, False, not_(exists(_param_rows(param))))
     if field in SCALAR_COLUMNS:
         column = SCALAR_COLUMNS[field]
-        return _Membership(lambda values: and_(column.is_not(None), column.in_(values)), False, false())
+        return _Membership(lambda values: and_(column.is_not(None), column.in_(values)), False, column.is_(None))
     kind = _ARRAY_KINDS[field]
     return _Membership(lambda values: _tag_exists(kind, values), True, not_(_tag_exists(kind)))
+
+
+def list_condition(field: str | ParamPath, cond: ListCondition) -> ColumnElement[bool]:
+    """One list field in the operator language of §2.4: the IN, ALL and NIN buckets joined by the
+    global operator, OR-ed with "empty" when a null was given. Also for other queries over tasks
+    (the projects' statistics filter)."""
+    member = _membership(field)
+    parts: list[ColumnElement[bool]] = []
+    if cond.include_any:
+        parts.append(member.has_any(cond.include_any))
+    if cond.include_all:
+        parts.append(member.has_all(cond.include_all))
+    if cond.exclude:
+        parts.append(not_(member.has_any(cond.exclude)))
+    result = _combine(parts, cond.operator) if parts else None
+    if cond.or_empty:
+        return member.missing if result is None else or_(result, member.missing)
+    return result if result is not None else true()
 
 
 def _filter_condition(field: str | ParamPath, spec: FieldFilter) -> ColumnElement[bool]:
@@ -609,13 +574,10 @@ def select_tasks(
     dialect = conn.dialect.name
     conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
     for name, cond in query.lists.items():
-        if name in SCALAR_COLUMNS:
-            if name == "project" and projects is not None:
-                conditions.append(tasks.c.project.in_(list(projects)))
-            else:
-                conditions.append(_scalar_condition(SCALAR_COLUMNS[name], cond))
+        if name == "project" and projects is not None:
+            conditions.append(tasks.c.project.in_(list(projects)))
         else:
-            conditions.append(_array_condition(name, cond))
+            conditions.append(list_condition(name, cond))
     for name, pattern in query.patterns.items():
         conditions.append(tasks.c[name].regexp_match(pattern))
     for name, bounds in query.ranges.items():
@@ -625,7 +587,7 @@ def select_tasks(
     for metric, bounds in query.metric_ranges.items():
         conditions.append(_range(_metric_column(metric), bounds))
     for path, cond in query.params.items():
-        conditions.append(_param_condition(path, cond))
+        conditions.append(list_condition(path, cond))
     for key, value in query.runtime.items():
         conditions.append(json_equals(tasks.c.document, ("runtime", key), value, dialect))
     for field, spec in [*query.filters.items(), *query.param_filters.items()]:

@@ -33,9 +33,8 @@ from tests.support import DIALECT, Api
 #: present, and hyperparameter values ordered as strings (binary when that collation does not
 #: apply). Off: such requests are checked as unordered sets without paging.
 NATURAL_ORDERING = True
-#: ``last_iteration`` of a task without events is 0 in its document (§6.2) but NULL in skiff's
-#: column, so ranges from 0 and ascending order treat it as missing; off until that is settled.
-LAST_ITERATION = False
+#: ``last_iteration`` ranges and ordering (a task without events has 0, §6.2).
+LAST_ITERATION = True
 #: 2-part ``hyperparams.<section>`` filter keys (§2.12 allows 2–4 parts).
 TWO_PART_PARAM_KEYS = False
 

@@ -267,9 +267,11 @@ ORDER_COLUMNS = {
     **SCALAR_COLUMNS,
     **{name: tasks.c[name] for name in (
         "name", "comment", "company", "created", "started", "completed", "published", "status_changed",
-        "last_update", "last_change", "last_changed_by", "last_iteration", "last_worker",
+        "last_update", "last_change", "last_changed_by", "last_worker",
         "last_worker_report", "active_duration",
     )},
+    # stored as 0 by the reference on creation (§6.2): a task without iterations has 0, not empty
+    "last_iteration": func.coalesce(tasks.c.last_iteration, 0),
 }  # fmt: skip
 _STRING_ORDER = {"id", "user", "project", "parent", "status", "type", "execution.queue", "name", "comment",
                  "company", "last_changed_by", "last_worker"}  # fmt: skip
@@ -581,7 +583,7 @@ def select_tasks(
     for name, pattern in query.patterns.items():
         conditions.append(tasks.c[name].regexp_match(pattern))
     for name, bounds in query.ranges.items():
-        conditions.append(_range(tasks.c[name], bounds))
+        conditions.append(_range(ORDER_COLUMNS[name], bounds))
     for name, spec in query.dates.items():
         conditions.append(_date_condition(tasks.c[name], spec))
     for metric, bounds in query.metric_ranges.items():

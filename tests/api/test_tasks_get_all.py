@@ -234,7 +234,8 @@ def test_range_and_datetime_fields(api: Api) -> None:
     assert names(api, name="^dt-", last_change=f">{changed}") == []
     assert names(api, name="^dt-", last_change=[f">={changed}", f"<={changed}"]) == ["dt-second"]
     assert names(api, name="^dt-", last_change="1700000000") == ["dt-first", "dt-second"]  # unparsable: dropped
-    assert names(api, name="^dt-", last_iteration=[0, 0]) == []  # a new task has no last_iteration stored
+    assert names(api, name="^dt-", last_iteration=[0, 0]) == ["dt-first", "dt-second"]  # a new task has 0 (§6.2)
+    assert names(api, name="^dt-", last_iteration=[1, None]) == []
     assert api.call("tasks.get_all", {"started": [started]}).code == (400, 12)
     assert api.call("tasks.get_all", {"started": [None, None]}).code == (400, 12)
     assert api.call("tasks.get_all", {"last_update": [">=2024-01-01", None]}).code == (400, 16)

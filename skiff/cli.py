@@ -72,6 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"skiff: files (artifacts, models) under {settings.files_root}, served at /files/")
     if prepared.upgraded_from:
         print(f"skiff: upgraded the schema from {prepared.upgraded_from}; backup at {prepared.backup}")
+    if prepared.files_adopted:
+        moved = ", ".join(prepared.files_adopted)
+        print(f"skiff: moved files stored before per-company areas into the company's area: {moved}")
     first = prepared.first_start
     if first is not None:
         creds = first.credentials

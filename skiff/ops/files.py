@@ -109,5 +109,26 @@ class FileStore:
         return join_parts(parts)
 
 
+    # installs from before per-company areas ------------------------------------------------------
+    def adopt_legacy(self, company: str, companies: set[str]) -> list[str]:
+        """Move the top-level entries of a root laid out before per-company areas (anything that
+        is not the area of one of ``companies``) into ``company``'s area; an entry whose name is
+        already taken there stays where it is. Returns the names moved."""
+        if not self.root.is_dir():
+            return []
+        areas = {company_area(c) for c in companies if c}
+        legacy = [e for e in sorted(os.listdir(self.root)) if e not in areas and not e.startswith(_TMP_PREFIX)]
+        if not legacy:
+            return []
+        area = self.root / company_area(company)
+        area.mkdir(parents=True, exist_ok=True)
+        moved = []
+        for name in legacy:
+            if not os.path.lexists(area / name):
+                os.rename(self.root / name, area / name)
+                moved.append(name)
+        return moved
+
+
 def unsafe(exc: UnsafePath) -> UnsafePathError:
     return UnsafePathError(str(exc))

@@ -7,14 +7,16 @@ newest revision stops the server with the command to run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from skiff.ops.accounts import FirstStart, ensure_installed
+from skiff.ops.files import FileStore
 from skiff.settings import Settings
 from skiff.storage import schema
 from skiff.storage.backup import sqlite_copy
 from skiff.storage.engine import Database, prepare_sqlite_file, sqlite_path
+from skiff.storage.repos import accounts as accounts_repo
 
 
 class StaleSchema(RuntimeError):
@@ -27,6 +29,8 @@ class Prepared:
     first_start: FirstStart | None
     upgraded_from: str | None = None
     backup: str | None = None
+    #: top-level entries of a files root from before per-company areas, moved into the only company's
+    files_adopted: list[str] = field(default_factory=list)
 
 
 def open_database(settings: Settings) -> Database:
@@ -65,4 +69,22 @@ def prepare(settings: Settings) -> Prepared:
             )
         upgraded_from, backup = upgrade_database(db, settings)
     first = ensure_installed(db, access_key=settings.access_key, secret_key=settings.secret_key)
-    return Prepared(db, first, upgraded_from, backup)
+    return Prepared(db, first, upgraded_from, backup, _adopt_legacy_files(db, settings, fresh=first is not None))
+
+
+_FILES_LAYOUT = "files_layout"
+
+
+def _adopt_legacy_files(db: Database, settings: Settings, *, fresh: bool) -> list[str]:
+    """Once per install, on the first start of a skiff with per-company file areas: files stored
+    before sit at the top of the files root. With one company they are its own and move into its
+    area; with several nobody can tell whose they are, and they stay (unreachable through /files/)
+    for the operator to place. A new install just records the layout."""
+    with db.write() as conn:
+        if accounts_repo.get_state(conn, _FILES_LAYOUT) is not None:
+            return []
+        accounts_repo.set_state(conn, _FILES_LAYOUT, "per-company")
+        companies = accounts_repo.list_company_ids(conn)
+    if fresh or len(companies) != 1:
+        return []
+    return FileStore(settings.files_root).adopt_legacy(companies[0], set(companies))

@@ -31,6 +31,10 @@ def count_companies(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(companies)).scalar_one()
 
 
+def list_company_ids(conn: Connection) -> list[str]:
+    return list(conn.execute(select(companies.c.id).order_by(companies.c.id)).scalars())
+
+
 def first_company(conn: Connection) -> dict[str, Any] | None:
     row = conn.execute(select(companies).order_by(companies.c.created).limit(1)).first()
     return dict(row._mapping) if row else None

@@ -94,3 +94,15 @@ def test_execution_queue_is_a_scalar_field(api: Api) -> None:
     assert names(api, **{"execution.queue": [queue]}) == ["lang-queued"]
     assert names(api, **{"execution.queue": ["-" + queue]}) == ["lang-idle"]
     assert names(api, **{"execution.queue": [None]}) == ["lang-idle"]
+
+
+def test_empty_strings_sort_last_on_string_fields_but_not_on_parameters(api: Api) -> None:
+    """§4.2: on the first ascending key, "" is empty for a string field of the model (after the
+    real values) but a real value for a hyperparameter (first ascending)."""
+    for name, comment, lr in (("lang-s1", "b", "2"), ("lang-s2", "", ""), ("lang-s3", "a", None), ("lang-s4", None, "1")):
+        params = {} if lr is None else {"Args": {"lr": {"section": "Args", "name": "lr", "value": lr}}}
+        create(api, name, **({"comment": comment} if comment is not None else {}), hyperparams=params)
+    by_comment = names(api, order_by=["comment", "name"])
+    assert by_comment[:2] == ["lang-s3", "lang-s1"] and set(by_comment[2:]) == {"lang-s2", "lang-s4"}
+    assert names(api, order_by=["hyperparams.Args.lr.value", "name"]) == ["lang-s2", "lang-s4", "lang-s1", "lang-s3"]
+    assert names(api, order_by=["-hyperparams.Args.lr.value", "name"]) == ["lang-s1", "lang-s4", "lang-s2", "lang-s3"]

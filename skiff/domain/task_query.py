@@ -128,10 +128,11 @@ class Range:
 
 @dataclass(frozen=True)
 class ParamPath:
-    """``hyperparams.<section>.<name>[.<field>]``, with raw (unescaped) names."""
+    """``hyperparams.<section>[.<name>[.<field>]]``, with raw (unescaped) names. Only ``.value``
+    paths hold comparable values; a whole section or parameter compares as an object (§2.12)."""
 
     section: str
-    name: str
+    name: str | None
     field: str | None
 
 
@@ -213,10 +214,8 @@ def _path_parts(key: str) -> list[str]:
 
 
 def parse_param_path(key: str) -> ParamPath:
-    parts = _path_parts(key)
-    if len(parts) < 3:
-        raise error("validation_error", "invalid task field", field=key)
-    return ParamPath(parts[1], parts[2], parts[3] if len(parts) == 4 else None)
+    parts = _path_parts(key) + [None, None]
+    return ParamPath(parts[1], parts[2], parts[3])
 
 
 def parse_metric_path(key: str) -> MetricPath:
@@ -295,9 +294,9 @@ def parse_filters(request: dict[str, Any]) -> tuple[dict[str, FieldFilter], dict
         parts = key.split(".")
         if key in SCALAR_LIST_FIELDS + ARRAY_LIST_FIELDS:
             lists[key] = spec
-        elif parts[0] == "hyperparams" and len(parts) in (3, 4):
-            names = [unescape_key(p) for p in parts[1:]]
-            params[ParamPath(names[0], names[1], names[2] if len(names) == 3 else None)] = spec
+        elif parts[0] == "hyperparams" and len(parts) in (2, 3, 4):
+            names = [unescape_key(p) for p in parts[1:]] + [None, None]
+            params[ParamPath(names[0], names[1], names[2])] = spec
     return lists, params
 
 

@@ -106,3 +106,23 @@ def test_empty_strings_sort_last_on_string_fields_but_not_on_parameters(api: Api
     assert by_comment[:2] == ["lang-s3", "lang-s1"] and set(by_comment[2:]) == {"lang-s2", "lang-s4"}
     assert names(api, order_by=["hyperparams.Args.lr.value", "name"]) == ["lang-s2", "lang-s4", "lang-s1", "lang-s3"]
     assert names(api, order_by=["-hyperparams.Args.lr.value", "name"]) == ["lang-s1", "lang-s4", "lang-s2", "lang-s3"]
+
+
+def test_a_whole_section_as_a_list_field_and_sort_key(api: Api) -> None:
+    """§2.12: 2-part ``hyperparams.<section>`` paths are valid. As a filter a section object never
+    equals a string, so only ``[null]`` (no such section) matches; as a sort key it orders by the
+    section's first parameter value."""
+    def params(value: str) -> dict[str, Any]:
+        return {"S": {"p": {"section": "S", "name": "p", "value": value}}}
+
+    create(api, "lang-sec10", hyperparams=params("10"))
+    create(api, "lang-sec9", hyperparams=params("9"))
+    create(api, "lang-nosec")
+    assert names(api, **{"hyperparams.S": ["10"]}) == []
+    assert names(api, **{"hyperparams.S": [None]}) == ["lang-nosec"]
+    # (a hyperparams key orders every string key naturally: sec9 before sec10)
+    assert names(api, **{"hyperparams.S": ["-10"]}) == ["lang-nosec", "lang-sec9", "lang-sec10"]
+    # the filters map's null is the empty-array test, which a parameter (a scalar) never passes
+    assert names(api, filters={"hyperparams.S": {"any": {"include": [None]}}}) == []
+    assert names(api, order_by=["-hyperparams.S", "name"]) == ["lang-sec10", "lang-sec9", "lang-nosec"]
+    assert api.call("tasks.get_all", {"hyperparams.S.p.value.x": ["1"]}).code == (400, 12)

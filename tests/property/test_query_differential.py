@@ -36,7 +36,7 @@ NATURAL_ORDERING = True
 #: ``last_iteration`` ranges and ordering (a task without events has 0, §6.2).
 LAST_ITERATION = True
 #: 2-part ``hyperparams.<section>`` filter keys (§2.12 allows 2–4 parts).
-TWO_PART_PARAM_KEYS = False
+TWO_PART_PARAM_KEYS = True
 
 QUERIES_PER_EXAMPLE = 20
 PROPERTY_SETTINGS = settings(

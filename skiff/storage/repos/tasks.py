@@ -313,12 +313,12 @@ def _date_condition(column: Any, spec: Range | dict[str, Any]) -> ColumnElement[
     return and_(true(), *[getattr(column, _COMPARE[op])(value) for op, value in spec.items()])
 
 
-def _param_rows(path: ParamPath) -> Any:
-    return select(literal(1)).where(
-        task_hyperparams.c.task == tasks.c.id,
-        task_hyperparams.c.section == path.section,
-        task_hyperparams.c.name == path.name,
+def _param_rows(path: ParamPath, *columns: Any) -> Any:
+    """The task's rows of a parameter, or of every parameter of a section (a 2-part path)."""
+    query = select(*(columns or [literal(1)])).where(
+        task_hyperparams.c.task == tasks.c.id, task_hyperparams.c.section == path.section
     )
+    return query if path.name is None else query.where(task_hyperparams.c.name == path.name)
 
 
 def param_value_in(values: tuple[str, ...]) -> ColumnElement[bool]:
@@ -454,16 +454,9 @@ def _metric_column(path: MetricPath) -> Any:
 
 
 def _param_order_column(path: ParamPath) -> Any:
-    """A hyperparameter's value; sorting by a whole parameter object sorts by its value (§4.3)."""
-    return (
-        select(task_hyperparams.c.value)
-        .where(
-            task_hyperparams.c.task == tasks.c.id,
-            task_hyperparams.c.section == path.section,
-            task_hyperparams.c.name == path.name,
-        )
-        .scalar_subquery()
-    )
+    """A hyperparameter's value. Sorting by a whole parameter object sorts by its value, by a whole
+    section by its first parameter's value (§4.3; the first by name here, as rows keep no order)."""
+    return _param_rows(path, task_hyperparams.c.value).order_by(task_hyperparams.c.name).limit(1).scalar_subquery()
 
 
 def _string_order(column: Any, natural: bool, dialect: str) -> Any:

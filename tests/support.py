@@ -147,7 +147,7 @@ def live_server(
     db_url: str | None,
     *args: str,
     env: dict[str, str] | None = None,
-    timeout: float = 30,
+    timeout: float = 90,
     log_dir: Path | None = None,
     new_session: bool = False,
 ) -> Iterator[LiveServer]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -187,6 +188,13 @@ def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:
     return count
 
 
+#: Built once (the hottest read; building a statement costs more than running it).
+_GET_TASKS = select(*_COLUMNS).where(
+    tasks.c.id.in_(bindparam("ids", expanding=True)), tasks.c.company.in_(bindparam("companies", expanding=True))
+)
+_GET_TASKS_FOR_UPDATE = _GET_TASKS.with_for_update()
+
+
 def get_tasks(
     conn: Connection, companies: Sequence[str], ids: Iterable[str], *, for_update: bool = False
 ) -> dict[str, dict[str, Any]]:
@@ -194,10 +202,8 @@ def get_tasks(
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    query = select(*_COLUMNS).where(tasks.c.id.in_(ids), tasks.c.company.in_(list(companies)))
-    if for_update:
-        query = query.with_for_update()
-    return {row.id: _merge(row) for row in conn.execute(query)}
+    query = _GET_TASKS_FOR_UPDATE if for_update else _GET_TASKS
+    return {row.id: _merge(row) for row in conn.execute(query, {"ids": ids, "companies": list(companies)})}
 
 
 def get_task(conn: Connection, companies: Sequence[str], id: str, *, for_update: bool = False) -> dict[str, Any] | None:

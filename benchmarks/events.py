@@ -19,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-import orjson
+# the repository root instead of this directory, whose http.py would shadow the stdlib module
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import httpx  # noqa: E402
+import orjson  # noqa: E402
 
 from tests.support import basic, live_server  # noqa: E402
 

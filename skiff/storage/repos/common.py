@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, and_, case, exists, false, literal, not_, or_, select
+from sqlalchemy import Column, ColumnElement, Connection, Table, and_, case, exists, false, literal, not_, or_, select
 
 from skiff.domain.projects import TagFilter
 
@@ -82,3 +82,15 @@ def merge_document(row: Any, promoted: Sequence[str]) -> dict[str, Any]:
         if value is not None:
             doc[name] = value
     return doc
+
+
+def insert_many(
+    conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, upsert: str = ""
+) -> None:
+    """A plain DB-API executemany: for thousands of rows per batch it is several times faster
+    than compiling a SQLAlchemy insert. ``upsert`` is an ``ON CONFLICT …`` clause (same syntax on
+    SQLite and PostgreSQL)."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f'INSERT INTO {table} ({names}) VALUES ({", ".join([marker] * len(columns))}) {upsert}'
+    conn.exec_driver_sql(sql, rows)

@@ -55,7 +55,7 @@ from skiff.domain.task_query import (
 )
 
 from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
-from skiff.storage.repos.common import BadPattern, merge_document, split_document
+from skiff.storage.repos.common import BadPattern, insert_many, merge_document, split_document
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch, index_text, text_index_values
 from skiff.storage.tables import (
     INDEXED_VALUE_LENGTH,
@@ -104,32 +104,48 @@ def array_values(doc: dict[str, Any], field: str) -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and v})
 
 
-def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyperparams: bool) -> None:
+_TAG_COLUMNS = ("task", "kind", "tag", "company")
+_HYPERPARAM_COLUMNS = ("task", "section", "name", "company", "value")
+
+
+def _tag_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The task_tags rows of a task document: one per element of each array list field."""
     task, company = doc["id"], doc["company"]
+    return [(task, _ARRAY_KINDS[field], value, company) for field in ARRAY_LIST_FIELDS for value in array_values(doc, field)]
+
+
+def _hyperparam_rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The task_hyperparams rows of a task document: one per parameter."""
+    task, company = doc["id"], doc["company"]
+    return [
+        (task, section, name, company, item.get("value"))
+        for section, params in (doc.get("hyperparams") or {}).items()
+        for name, item in params.items()
+    ]
+
+
+def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany (nothing for no rows: an INSERT needs at least one)."""
+    if rows:
+        conn.execute(insert(table), rows)
+
+
+def _insert_side_rows(conn: Connection, tag_rows: list[tuple[str, ...]], param_rows: list[tuple[Any, ...]]) -> None:
+    """Plain DB-API executemanys: a task has ~40 hyperparameter rows, so compiling each through
+    SQLAlchemy would be most of a bulk load's time."""
+    if tag_rows:
+        insert_many(conn, task_tags.name, _TAG_COLUMNS, tag_rows)
+    if param_rows:
+        insert_many(conn, task_hyperparams.name, _HYPERPARAM_COLUMNS, param_rows)
+
+
+def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyperparams: bool) -> None:
+    """Replace a stored task's tag and/or hyperparameter rows with those of ``doc``."""
     if tags:
-        conn.execute(delete(task_tags).where(task_tags.c.task == task))
-        rows = [
-            {"task": task, "kind": _ARRAY_KINDS[field], "tag": value, "company": company}
-            for field in ARRAY_LIST_FIELDS
-            for value in array_values(doc, field)
-        ]
-        if rows:
-            conn.execute(insert(task_tags), rows)
+        conn.execute(delete(task_tags).where(task_tags.c.task == doc["id"]))
     if hyperparams:
-        conn.execute(delete(task_hyperparams).where(task_hyperparams.c.task == task))
-        rows = [
-            {
-                "task": task,
-                "section": section,
-                "name": name,
-                "company": company,
-                "value": item.get("value"),
-            }
-            for section, params in (doc.get("hyperparams") or {}).items()
-            for name, item in params.items()
-        ]
-        if rows:
-            conn.execute(insert(task_hyperparams), rows)
+        conn.execute(delete(task_hyperparams).where(task_hyperparams.c.task == doc["id"]))
+    _insert_side_rows(conn, _tag_rows(doc) if tags else [], _hyperparam_rows(doc) if hyperparams else [])
 
 
 #: ``task_search`` columns in the order of the domain's ``TEXT_FIELDS`` (which is also the column
@@ -143,9 +159,18 @@ def _search_row(doc: dict[str, Any]) -> dict[str, str]:
 
 
 def insert_task(conn: Connection, doc: dict[str, Any]) -> None:
-    conn.execute(insert(tasks).values(**_split(doc)))
-    conn.execute(insert(task_search).values(**_search_row(doc)))
-    _write_side_tables(conn, doc, tags=True, hyperparams=True)
+    insert_tasks(conn, [doc])
+
+
+def insert_tasks(conn: Connection, docs: Sequence[dict[str, Any]]) -> None:
+    """Insert new tasks with one executemany per table (rows, searched text, tags,
+    hyperparameters), so bulk loaders write exactly what a single ``insert_task`` writes.
+    On SQLite the full-text index follows ``task_search`` through its triggers."""
+    _insert_rows(conn, tasks, [_split(doc) for doc in docs])
+    _insert_rows(conn, task_search, [_search_row(doc) for doc in docs])
+    _insert_side_rows(
+        conn, [row for doc in docs for row in _tag_rows(doc)], [row for doc in docs for row in _hyperparam_rows(doc)]
+    )
 
 
 class StatusChanged(Exception):

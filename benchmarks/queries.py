@@ -2,9 +2,11 @@
 
 For each size, populates a throwaway database (SQLite by default; ``--dialect postgresql`` starts
 a throwaway cluster with initdb/pg_ctl, or use ``--pg-url``) in-process through skiff's own
-domain and storage functions, so the rows and side tables are exactly what the API writes:
-realistic documents with ~40 hyperparameters, 10 metric series folded into last_metrics, tags,
-system tags and 50 projects. Then it times, through the ASGI app in-process, p50/p99 of:
+domain and storage functions (``new_task``, the event fold, the tasks repository's bulk
+``insert_tasks``, 5k tasks per transaction), so the rows and side tables are exactly what the API
+writes (``--check`` verifies that on 1k tasks populated both ways): realistic documents with ~40
+hyperparameters, 10 metric series folded into last_metrics, tags, system tags and 50 projects.
+Then it times, through the ASGI app in-process, p50/p99 of:
 
   * project + status, ordered by -last_update (page of 50)
   * project, ordered by a hyperparameter (page of 50)
@@ -18,12 +20,13 @@ size, the ratio of the largest to the smallest size per query, and one EXPLAIN l
 (whether the plan scans the whole tasks table).
 
     python benchmarks/queries.py [--sizes 10000,100000,1000000] [--dialect sqlite|postgresql]
-                                 [--pg-url URL] [--repeat 20]
+                                 [--pg-url URL] [--repeat 20] [--keep DIR] [--check]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import statistics
@@ -32,13 +35,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, func, select, text
 
 # the repository root instead of this directory (whose http.py would shadow the standard library)
@@ -57,7 +61,7 @@ from skiff.ops.projects import create_project  # noqa: E402
 from skiff.settings import Settings  # noqa: E402
 from skiff.storage.repos import events as events_repo  # noqa: E402
 from skiff.storage.repos import tasks as tasks_repo  # noqa: E402
-from skiff.storage.tables import companies, tasks  # noqa: E402
+from skiff.storage.tables import companies, task_hyperparams, task_metrics, task_search, task_tags, tasks  # noqa: E402
 from skiff.storage.tables import projects as project_rows  # noqa: E402
 from tests.support import Api, free_port  # noqa: E402
 
@@ -67,13 +71,17 @@ BENCH_COMPANY = "bench"
 PAGE = 50
 SCROLL_ROWS = 10_000
 SCROLL_SIZE = 500
-BATCH = 2_000
+#: tasks per transaction when populating
+BATCH = 5_000
+SQLITE_CACHE_KIB = 1 << 20
 #: creation time between consecutive tasks
 STEP = timedelta(milliseconds=7)
 VERSION = Version.parse("2.31")
 STATUSES = ("completed",) * 5 + ("failed", "stopped", "published", "created", "in_progress")
 OPTIMIZERS = ("adam", "sgd", "adamw", "rmsprop", "lamb")
 ARCHS = ("resnet", "vit", "unet", "bert", "gpt", "efficientnet", "mobilenet")
+#: the scalars' timestamps (milliseconds): 2023-11-14 plus the task's number
+POINTS_EPOCH_MS = 1_700_000_000_000
 METRICS = [(m, v) for m in ("loss", "accuracy", "precision", "recall", "f1") for v in ("train", "val")]
 
 
@@ -98,46 +106,70 @@ def _hyperparams(rng: random.Random, n: int) -> dict[str, dict[str, dict[str, An
     return params
 
 
-def _metric_events(task: str, rng: random.Random) -> list[ev.Event]:
-    now_ms = int(time.time() * 1000)
-    raw = [
-        {"type": "training_stats_scalar", "task": task, "metric": m, "variant": v, "iter": it, "value": rng.random()}
+def _metric_points(rng: random.Random, timestamp: int) -> list[dict[str, Any]]:
+    """10 scalar series of 3 points each, as events.add_batch receives them (without the task)."""
+    return [
+        {"type": "training_stats_scalar", "metric": m, "variant": v, "iter": it, "value": rng.random(),
+         "timestamp": timestamp}
         for m, v in METRICS
         for it in range(0, 30, 10)
-    ]
-    return [ev.parse_event(r, now_ms, None) for r in raw]
+    ]  # fmt: skip
 
 
-def populate(db: Any, caller: Any, projects: list[str], start: int, count: int, seed: int) -> None:
-    """Insert tasks ``start`` … ``start+count-1`` with the repository's own insert (task row, tag,
-    hyperparameter and any other side tables) and metric summaries folded as events.add_batch does."""
+@dataclass
+class Spec:
+    """One generated task: what a client would create, the status it ends in and its scalars."""
+
+    n: int
+    fields: dict[str, Any]
+    status: str
+    points: list[dict[str, Any]]
+
+
+def task_specs(projects: list[str], start: int, count: int, seed: int) -> Iterator[Spec]:
+    """Tasks ``start`` … ``start+count-1``, the same for the same arguments."""
     rng = random.Random(seed + start)
+    for n in range(start, start + count):
+        tags = [f"tag{rng.randint(0, 19)}" for _ in range(rng.randint(0, 3))]
+        fields = {
+            "name": f"{rng.choice(ARCHS)} experiment {n}",
+            "type": "training",
+            "comment": f"run {n} of a {rng.choice(ARCHS)} sweep",
+            "project": projects[n % len(projects)],
+            "tags": tags,
+            "system_tags": ["archived"] if rng.random() < 0.1 else [],
+            "hyperparams": _hyperparams(rng, n),
+            "script": {"repository": "https://example.com/team/models.git", "entry_point": "train.py"},
+        }
+        yield Spec(n, fields, STATUSES[n % len(STATUSES)], _metric_points(rng, POINTS_EPOCH_MS + n))
+
+
+def populate(db: Any, caller: Any, specs: Iterable[Spec]) -> None:
+    """Insert the tasks ``BATCH`` per transaction with the repository's bulk insert (task rows,
+    tag, hyperparameter and text side tables) and their metric summaries folded as
+    events.add_batch does."""
     base = clock.now()
-    for first in range(start, start + count, BATCH):
+    specs = iter(specs)
+    while batch := list(itertools.islice(specs, BATCH)):
+        docs, folded = [], []
+        for spec in batch:
+            when = base + spec.n * STEP
+            doc = new_task(spec.fields, id=ids.new_id(), user=caller.user, company=caller.company, now=when, version=VERSION)
+            doc["status"] = spec.status
+            if spec.status != "created":
+                doc["started"] = doc["status_changed"] = when
+            update = ev.fold([ev.parse_event({**p, "task": doc["id"]}, 0, None) for p in spec.points], {})
+            doc["last_metrics"] = ev.last_metrics_document(update.summaries)
+            doc["last_iteration"] = update.last_iteration
+            docs.append(doc)
+            folded.append(update.summaries)
+        if batch[0].n and batch[0].n % 100_000 == 0:
+            print(f"  … {batch[0].n:,} tasks", file=sys.stderr, flush=True)
         with db.write() as conn:
-            for n in range(first, min(first + BATCH, start + count)):
-                tags = [f"tag{rng.randint(0, 19)}" for _ in range(rng.randint(0, 3))]
-                system_tags = ["archived"] if rng.random() < 0.1 else []
-                fields = {
-                    "name": f"{rng.choice(ARCHS)} experiment {n}",
-                    "type": "training",
-                    "comment": f"run {n} of a {rng.choice(ARCHS)} sweep",
-                    "project": projects[n % len(projects)],
-                    "tags": tags,
-                    "system_tags": system_tags,
-                    "hyperparams": _hyperparams(rng, n),
-                    "script": {"repository": "https://example.com/team/models.git", "entry_point": "train.py"},
-                }
-                when = base + (n - start) * STEP
-                doc = new_task(fields, id=ids.new_id(), user=caller.user, company=caller.company, now=when, version=VERSION)
-                doc["status"] = STATUSES[n % len(STATUSES)]
-                if doc["status"] != "created":
-                    doc["started"] = doc["status_changed"] = when
-                update = ev.fold(_metric_events(doc["id"], rng), {})
-                doc["last_metrics"] = ev.last_metrics_document(update.summaries)
-                doc["last_iteration"] = update.last_iteration
-                tasks_repo.insert_task(conn, doc)
-                events_repo.save_summaries(conn, doc["id"], caller.company, {}, update.summaries)
+            if db.dialect == "sqlite":  # the connection's page cache: index pages of 1M tasks
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            tasks_repo.insert_tasks(conn, docs)
+            events_repo.insert_summaries(conn, caller.company, [(doc["id"], s) for doc, s in zip(docs, folded)])
 
 
 # databases ---------------------------------------------------------------------------------------
@@ -310,12 +342,18 @@ UI_FIELDS = ["id", "name", "status", "type", "tags", "system_tags", "project", "
              "last_iteration", "comment"]  # fmt: skip
 
 
+#: status and project both follow the task's number (modulo 10 and 50), so each project holds
+#: tasks of one status: the project's own keeps every task of the project, the worst case for
+#: sorting (project 7: n % 10 == 7)
+PROJECT_STATUS = STATUSES[7]
+
+
 def queries(projects: list[str]) -> list[tuple[str, dict[str, Any]]]:
     project = projects[7]
     page = {"page": 0, "page_size": PAGE, "only_fields": UI_FIELDS}
     return [
         ("project + status, -last_update",
-         {"project": [project], "status": ["completed"], "order_by": ["-last_update"], **page}),
+         {"project": [project], "status": [PROJECT_STATUS], "order_by": ["-last_update"], **page}),
         ("project, by hyperparameter",
          {"project": [project], "system_tags": ["-archived"], "order_by": ["hyperparams.Args.lr.value"], **page}),
         ("tag with exclusion", {"tags": ["tag3", "-tag7"], "system_tags": ["-archived"], "order_by": ["-last_update"], **page}),
@@ -326,32 +364,145 @@ def queries(projects: list[str]) -> list[tuple[str, dict[str, Any]]]:
     ]  # fmt: skip
 
 
-# main --------------------------------------------------------------------------------------------
-def run_size(size: int, url: str, data_dir: Path, repeat: int) -> list[Result]:
-    from starlette.testclient import TestClient
+# checking the bulk path against the API -----------------------------------------------------------
+CHECK_SIZE = 1_000
+#: the calls that bring a new task to each benchmark status
+STATUS_CALLS = {
+    "created": (),
+    "in_progress": ("tasks.started",),
+    "completed": ("tasks.started", "tasks.completed"),
+    "failed": ("tasks.started", "tasks.failed"),
+    "stopped": ("tasks.started", "tasks.stopped"),
+    "published": ("tasks.started", "tasks.completed", "tasks.publish"),
+}
+#: what the two paths must store alike (timestamps and ids differ)
+CHECKED_FIELDS = ("name", "type", "comment", "tags", "system_tags", "hyperparams", "script", "status",
+                  "last_metrics", "last_iteration")  # fmt: skip
 
+
+def populate_via_api(api: Api, specs: Iterable[Spec]) -> None:
+    """The same tasks through the endpoints a client calls: create, report the scalars, change
+    the status."""
+    for spec in specs:
+        task = api("tasks.create", spec.fields)["id"]
+        body = b"\n".join(orjson.dumps({**p, "task": task}) for p in spec.points)
+        api("events.add_batch", content=body, headers={"Content-Type": "application/json-lines"})
+        for call in STATUS_CALLS[spec.status]:
+            api(call, {"task": task})
+
+
+def query_answers(api: Api, projects: list[str]) -> dict[str, list[str]]:
+    """Task names per benchmark query (the hyperparameter order as its values plus the sorted
+    names, since ties fall back to the ids, which differ); the scroll's names, all pages."""
+    answers = {}
+    for label, body in queries(projects):
+        found = api("tasks.get_all", {**body, "only_fields": ["name", "hyperparams"]})["tasks"]
+        names = [t["name"] for t in found]
+        if "hyperparameter" in label:
+            names = [t["hyperparams"]["Args"]["lr"]["value"] for t in found] + sorted(names)
+        answers[label] = names
+    body, scroll_id, names = {"system_tags": ["-archived"], "order_by": ["-last_update"], "only_fields": ["name"]}, None, []
+    while page := api("tasks.get_all", {**body, "scroll_id": scroll_id, "size": SCROLL_SIZE}):
+        if not page["tasks"]:
+            break
+        scroll_id, names = page["scroll_id"], names + [t["name"] for t in page["tasks"]]
+    answers["scroll"] = names
+    return answers
+
+
+def stored_rows(db: Any, api: Api, projects: list[str], names: list[str]) -> dict[str, Any]:
+    """Per task name: its document's checked fields and its rows in the side tables, without
+    the task id, the company, the project id (as its position) and the text row's docid."""
+    found = api("tasks.get_all", {"name": "^(" + "|".join(names) + ")$", "only_fields": ["id", "project", *CHECKED_FIELDS]})
+    side = {
+        task_tags: ("kind", "tag"),
+        task_hyperparams: ("section", "name", "value"),
+        task_search: tuple(c.name for c in task_search.c if c.name not in ("docid", "task")),
+        task_metrics: tuple(c.name for c in task_metrics.c if c.name not in ("task", "company")),
+    }
+    result = {}
+    with db.read() as conn:
+        for task in found["tasks"]:
+            rows = {
+                table.name: sorted(tuple(r) for r in conn.execute(select(*[table.c[c] for c in columns])
+                                                                  .where(table.c.task == task["id"])))
+                for table, columns in side.items()
+            }  # fmt: skip
+            fields = {k: task.get(k) for k in CHECKED_FIELDS}
+            result[task["name"]] = {"project": projects.index(task["project"]), **fields, **rows}
+    return result
+
+
+def check_bulk_against_api(dialect: str, pg_url: str | None, directory: Path) -> None:
+    """Populate ``CHECK_SIZE`` tasks once in bulk and once through the API, then require the
+    same answers to the benchmark queries and the same stored rows for a sample of tasks."""
+    answers, stored = [], []
+    for bulk in (True, False):
+        settings, db = open_bench_database(new_database(dialect, pg_url, directory, CHECK_SIZE, False), directory)
+        caller, projects, _ = bench_company(db)
+        specs = list(task_specs(projects, 0, CHECK_SIZE, seed=CHECK_SIZE))
+        started = time.perf_counter()
+        with api_client(settings, db, caller) as api:
+            if bulk:
+                populate(db, caller, specs)
+            else:
+                populate_via_api(api, specs)
+            elapsed = time.perf_counter() - started
+            analyze(db)
+            answers.append(query_answers(api, projects))
+            stored.append(stored_rows(db, api, projects, [s.fields["name"] for s in specs[:: CHECK_SIZE // 7]]))
+        db.dispose()
+        print(f"{CHECK_SIZE:,} tasks {'in bulk' if bulk else 'through the API'} on {dialect}: {elapsed:.1f} s")
+    for label in answers[0]:
+        assert answers[0][label] == answers[1][label], f"{label}: {answers[0][label]} != {answers[1][label]}"
+        print(f"  {label}: same {len(answers[0][label])} answers")
+    for name, rows in stored[0].items():
+        for key, value in rows.items():
+            assert value == stored[1][name][key], f"{name} {key}: in bulk {value}, through the API {stored[1][name][key]}"
+    sizes = {name: {t: len(rows[t]) for t in ("task_tags", "task_hyperparams", "task_metrics")} for name, rows in stored[0].items()}
+    print(f"  same documents and side-table rows for {len(stored[0])} tasks: {sizes}")
+
+
+# main --------------------------------------------------------------------------------------------
+def open_bench_database(url: str, data_dir: Path) -> tuple[Settings, Any]:
+    """Settings and the migrated database at ``url``."""
     settings = Settings(data_dir=data_dir, db_url=url, jobs=False)
     if url.startswith("postgresql"):
         database = open_database(settings)
         upgrade_database(database, settings)
         database.dispose()
-    db = prepare(settings).db
+    return settings, prepare(settings).db
+
+
+@contextmanager
+def api_client(settings: Settings, db: Any, caller: Caller) -> Iterator[Api]:
+    """The ASGI app in-process, called as ``caller``."""
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(settings, db), base_url="http://bench") as client:
+        yield Api(client, key=caller.access_key, secret=caller.secret_key)
+
+
+def analyze(db: Any) -> None:
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+
+def run_size(size: int, url: str, data_dir: Path, repeat: int) -> list[Result]:
+    settings, db = open_bench_database(url, data_dir)
     caller, projects, have = bench_company(db)
     started = time.perf_counter()
     if have != size:
-        populate(db, caller, projects, have, size - have, seed=size)
-    if db.dialect == "postgresql":
-        with db.engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-    else:
-        with db.engine.connect() as conn:
-            conn.execute(text("ANALYZE"))
-            conn.commit()
+        populate(db, caller, task_specs(projects, have, size - have, seed=size))
+    analyze(db)
     print(f"\n{size:,} tasks on {db.dialect}: populated {size - have:,} in {time.perf_counter() - started:.0f} s")
     log = StatementLog(db.engine)
     results = []
-    with TestClient(create_app(settings, db), base_url="http://bench") as client:
-        api = Api(client, key=caller.access_key, secret=caller.secret_key)
+    with api_client(settings, db, caller) as api:
         for label, body in queries(projects):
             result = time_query(api, body, repeat, log, db)
             result.label = label
@@ -379,10 +530,16 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the SQLite files in this directory (PostgreSQL: databases skiff_bench_<size>) "
                              "and reuse them on later runs instead of populating again")  # fmt: skip
+    parser.add_argument("--check", action="store_true",
+                        help=f"only check that {CHECK_SIZE:,} tasks populated in bulk and through the API store and "
+                             "answer alike")  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
     with tempfile.TemporaryDirectory() as tmp, _server(args) as pg_url:
+        if args.check:
+            check_bulk_against_api(args.dialect, pg_url, Path(tmp))
+            return
         directory = args.keep or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
         by_size = {}

@@ -166,7 +166,10 @@ tasks = Table(
     Index(None, "status_changed"),
     Index(None, "active_duration"),
     Index(None, "parent"),
-    Index(None, "project"),
+    # a project's tasks newest first, read in index order: the company condition is an IN (own,
+    # public) and would otherwise force a sort of the whole project (project ids are global)
+    Index(None, "project", "last_update"),
+    Index(None, "project", "status", "last_update"),
 )
 
 #: One row per tag of a task; ``kind`` is "tags" or "system_tags".

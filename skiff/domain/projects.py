@@ -18,7 +18,6 @@ Name rules (what the reference server does, spec clients.md §3a):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any

@@ -26,6 +26,7 @@ from skiff.storage.repos import models as models_repo
 from skiff.storage.repos import projects as projects_repo
 from skiff.storage.repos import queues as queues_repo
 from skiff.storage.repos import scrolls as scrolls_repo
+from skiff.storage.repos import task_queries as query_repo
 from skiff.storage.repos import tasks as repo
 
 _HIDDEN_FIELDS = ("unique_metrics", "company_origin", "enqueue_status")
@@ -69,10 +70,10 @@ def _find(conn: Connection, caller: Identity, companies: list[str], query: TaskQ
     if query.include_subprojects and condition is not None and condition.include_any:
         projects = projects_repo.subtree_ids(conn, caller.company, list(condition.include_any))
     try:
-        return repo.find_tasks(conn, companies, query, projects=projects)
-    except repo.UnsupportedField as exc:
+        return query_repo.find_tasks(conn, companies, query, projects=projects)
+    except query_repo.UnsupportedField as exc:
         raise error("invalid_fields", "ordering by this field is not supported", field=str(exc)) from None
-    except repo.BadPattern as exc:
+    except query_repo.BadPattern as exc:
         raise error("invalid_regex_error", err=str(exc)) from None
 
 

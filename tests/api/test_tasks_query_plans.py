@@ -9,7 +9,7 @@ import re
 import pytest
 
 from skiff.domain.task_query import parse_query
-from skiff.storage.repos.tasks import explain, explain_tasks
+from skiff.storage.repos.task_queries import explain, explain_tasks
 from tests.support import DIALECT, Api
 
 QUERIES = {

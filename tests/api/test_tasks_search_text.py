@@ -152,7 +152,7 @@ def test_migration_0010_indexes_existing_tasks(tmp_path) -> None:  # type: ignor
     from skiff.domain.task_query import parse_query
     from skiff.storage import schema
     from skiff.storage.engine import Database
-    from skiff.storage.repos.tasks import find_tasks
+    from skiff.storage.repos.task_queries import find_tasks
     from tests.migrations.test_schema import migrate
     from tests.support import new_database_url
 

@@ -7,7 +7,6 @@ no path — ``..``, encoded slashes, absolute paths, symlinks — reaches anothe
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from skiff.domain.projects import ARCHIVED_TAG, HIDDEN_TAG, REPORTS_TAG, STRING_FIELDS, ProjectQuery
 from skiff.domain.task_query import ListCondition
-from skiff.storage.repos import tasks as tasks_repo
+from skiff.storage.repos import task_queries as task_query_repo
 from skiff.storage.repos.common import BadPattern, NameTaken, has_tag, order_clauses, tag_condition
 from skiff.storage.tables import (
     models,
@@ -322,7 +322,7 @@ def task_stats(
         where.append(tasks.c.user.in_(list(users)))
     if not include_hidden:
         where.append(not_(has_tag(task_tags, tasks.c.id, "system_tags", [HIDDEN_TAG])))
-    where += [tasks_repo.list_condition(name, cond) for name, cond in (filters or {}).items()]
+    where += [task_query_repo.list_condition(name, cond) for name, cond in (filters or {}).items()]
     per_task = (
         select(
             tasks.c.project,

@@ -96,10 +96,12 @@ def _combine(conditions: list[ColumnElement[bool]], operator: str) -> ColumnElem
 
 
 def _tag_exists(kind: str, values: tuple[str, ...] | None = None) -> ColumnElement[bool]:
-    query = select(literal(1)).where(task_tags.c.task == tasks.c.id, task_tags.c.kind == kind)
-    if values is not None:
-        query = query.where(task_tags.c.tag.in_(values))
-    return exists(query)
+    """The task has an element of ``kind`` (among ``values``). With values it is ``id IN (…)`` over
+    the (kind, tag, task) index, so the database can start from the matching tasks instead of
+    testing every task (a correlated EXISTS makes SQLite scan ``tasks``)."""
+    if values is None:
+        return exists(select(literal(1)).where(task_tags.c.task == tasks.c.id, task_tags.c.kind == kind))
+    return tasks.c.id.in_(select(task_tags.c.task).where(task_tags.c.kind == kind, task_tags.c.tag.in_(values)))
 
 
 def _range(column: Any, bounds: Range) -> ColumnElement[bool]:
@@ -170,7 +172,12 @@ def _membership(field: str | ParamPath) -> _Membership:
         param, by_value = field, field.field == "value"
 
         def has_param(values: tuple[str, ...]) -> ColumnElement[bool]:
-            return exists(_param_rows(param).where(param_value_in(values))) if by_value else false()
+            if not by_value:
+                return false()
+            rows = select(task_hyperparams.c.task).where(
+                task_hyperparams.c.section == param.section, task_hyperparams.c.name == param.name
+            )
+            return tasks.c.id.in_(rows.where(param_value_in(values)))  # index (section, name, value)
 
         return _Membership(has_param, False, not_(exists(_param_rows(param))))
     if field in SCALAR_COLUMNS:

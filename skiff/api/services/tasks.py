@@ -248,14 +248,18 @@ def make_private(call: Call, req: s.Ids) -> dict:
     return {"updated": manage.make_private(call.db, call.user, req.ids)}
 
 
+def _listing(tasks: list[dict[str, Any]], scroll_id: str | None) -> dict[str, Any]:
+    """A get_all answer: ``scroll_id`` only in scroll mode (spec tasks-queries §5.2)."""
+    return {"tasks": tasks} if scroll_id is None else {"tasks": tasks, "scroll_id": scroll_id}
+
+
 @endpoints.add("get_all", request=s.GetAllRequest, response=s.GetAllResponse)
 def get_all(call: Call, req: s.GetAllRequest) -> dict:
     """Query tasks: list filters with the tag operator language, name/comment patterns, ordering,
     paging and projection."""
     selection = task_queries.list_tasks(call.db, call.user, req.model_dump(exclude_unset=True))
     paths = selection.query.projection
-    found = {"tasks": [project(read_form(doc, call.version), paths) for doc in selection.docs]}
-    return found if selection.scroll_id is None else {**found, "scroll_id": selection.scroll_id}
+    return _listing([project(read_form(doc, call.version), paths) for doc in selection.docs], selection.scroll_id)
 
 
 # status changes ------------------------------------------------------------------------------------
@@ -426,7 +430,7 @@ def get_all_ex(call: Call, req: s.GetAllExRequest) -> dict:
     """tasks.get_all with reference expansion ({"id": …}) and joins such as ``project.name``."""
     request = req.model_dump(exclude_unset=True)
     found, scroll_id = task_queries.list_tasks_ex(call.db, call.user, request, call.version, by_id=False)
-    return {"tasks": found} if scroll_id is None else {"tasks": found, "scroll_id": scroll_id}
+    return _listing(found, scroll_id)
 
 
 @endpoints.add("get_by_id_ex", request=s.GetByIdExRequest, response=s.GetAllResponse)

@@ -124,12 +124,15 @@ def _date_condition(column: Any, spec: Range | dict[str, Any]) -> ColumnElement[
     return and_(true(), *[getattr(column, _COMPARE[op])(value) for op, value in spec.items()])
 
 
-def _param_rows(path: ParamPath, *columns: Any) -> Any:
-    """The task's rows of a parameter, or of every parameter of a section (a 2-part path)."""
-    query = select(*(columns or [literal(1)])).where(
-        task_hyperparams.c.task == tasks.c.id, task_hyperparams.c.section == path.section
-    )
+def _param_selection(path: ParamPath, *columns: Any) -> Any:
+    """The rows of a parameter, or of every parameter of a section (a 2-part path), of any task."""
+    query = select(*(columns or [literal(1)])).where(task_hyperparams.c.section == path.section)
     return query if path.name is None else query.where(task_hyperparams.c.name == path.name)
+
+
+def _param_rows(path: ParamPath, *columns: Any) -> Any:
+    """The same rows of the task at hand (correlated with ``tasks``)."""
+    return _param_selection(path, *columns).where(task_hyperparams.c.task == tasks.c.id)
 
 
 def param_value_in(values: tuple[str, ...]) -> ColumnElement[bool]:
@@ -175,11 +178,8 @@ def _membership(field: str | ParamPath) -> _Membership:
         def has_param(values: tuple[str, ...]) -> ColumnElement[bool]:
             if not by_value:
                 return false()
-            rows = select(task_hyperparams.c.task).where(
-                task_hyperparams.c.section == param.section, task_hyperparams.c.name == param.name
-            )
             # id IN (…) over (section, name, value): the database starts from the few matching tasks
-            return tasks.c.id.in_(rows.where(param_value_in(values)))
+            return tasks.c.id.in_(_param_selection(param, task_hyperparams.c.task).where(param_value_in(values)))
 
         return _Membership(has_param, False, not_(exists(_param_rows(param))))
     if field in SCALAR_COLUMNS:

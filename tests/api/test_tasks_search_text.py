@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from skiff.storage.repos import task_queries
 from tests.support import Api
 
 
@@ -28,6 +29,15 @@ def corpus(api: Api) -> dict[str, str]:
         "gamma": create(api, "gamma trained", comment="Café crème experiment"),
         "delta": create(api, "delta", script={"repository": "https://git.example/vision.git", "entry_point": "segment.py"}),
     }
+
+
+@pytest.fixture(params=["from the matches", "probing each task"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite starts from the matches of a rare search and probes the matches of each task in
+    order for a common one: both must find the same tasks (a threshold of 1 makes every search
+    common)."""
+    if request.param == "probing each task":
+        monkeypatch.setattr(task_queries, "DENSE_TEXT_MATCHES", 1)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +62,7 @@ def corpus(api: Api) -> dict[str, str]:
         ("-resnet", []),  # only exclusions: nothing
     ],
 )
-def test_search_semantics(api: Api, corpus: dict[str, str], text: str, expected: list[str]) -> None:
+def test_search_semantics(api: Api, corpus: dict[str, str], strategy: None, text: str, expected: list[str]) -> None:
     assert found(api, text) == expected
 
 
@@ -65,7 +75,7 @@ def test_ids_and_model_ids_are_searched(api: Api, corpus: dict[str, str]) -> Non
     assert found(api, model) == ["delta"]
 
 
-def test_combines_with_other_filters(api: Api, corpus: dict[str, str]) -> None:
+def test_combines_with_other_filters(api: Api, corpus: dict[str, str], strategy: None) -> None:
     api("tasks.edit", {"task": corpus["alpha"], "tags": ["keep"]})
     assert found(api, "resnet", tags=["keep"]) == ["alpha training run"]
     assert found(api, "resnet", tags=["-keep"]) == ["beta evaluation"]

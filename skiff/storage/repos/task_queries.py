@@ -366,17 +366,50 @@ def _text_hits(search: TextSearch, dialect: str) -> Any:
             .where(fts.match(fts5_match(search)))
             .subquery("text_hits")
         )
+    ranked = _any_tsquery([_tsquery(p) for p in search.phrases] + [_tsquery((t,)) for t in search.terms])
+    return (
+        select(task_search.c.task, func.ts_rank(_PG_WEIGHTS, task_search_vector, ranked).label("score"))
+        .where(task_search_vector.op("@@")(_tsquery_match(search)))
+        .subquery("text_hits")
+    )
+
+
+def _tsquery_match(search: TextSearch) -> Any:
+    """All phrases, or else any term; none of the exclusions."""
     terms = [_tsquery((t,)) for t in search.terms]
     phrases = [_tsquery(p) for p in search.phrases]
     matched = functools.reduce(func.tsquery_and, phrases) if phrases else _any_tsquery(terms)
     if search.excluded:
         matched = func.tsquery_and(matched, func.tsquery_not(_any_tsquery([_tsquery((w,)) for w in search.excluded])))
-    ranked = _any_tsquery(phrases + terms)
-    return (
-        select(task_search.c.task, func.ts_rank(_PG_WEIGHTS, task_search_vector, ranked).label("score"))
-        .where(task_search_vector.op("@@")(matched))
-        .subquery("text_hits")
+    return matched
+
+
+#: SQLite: with at least this many text matches a search probes the matches of each task the
+#: order walks (one indexed FTS5 lookup per task); with fewer it starts from the matches.
+DENSE_TEXT_MATCHES = 1000
+
+
+def _text_condition(conn: Connection, search: TextSearch) -> ColumnElement[bool]:
+    """The tasks whose text matches, when the order does not need a score. Ranking every match
+    costs as much as the matches, so no score is computed here: a common term on a page ordered
+    by ``-last_update`` stops after a page's worth of hits instead of ranking them all."""
+    if conn.dialect.name == "postgresql":  # the planner knows the lexemes' frequencies
+        return exists(
+            select(literal(1)).where(task_search.c.task == tasks.c.id, task_search_vector.op("@@")(_tsquery_match(search)))
+        )
+    fts = literal_column(task_search_fts.name)
+    expression = fts5_match(search)
+    hits = (
+        select(task_search.c.task)
+        .select_from(task_search.join(task_search_fts, task_search_fts.c.rowid == task_search.c.docid))
+        .where(fts.match(expression))
     )
+    counted = select(func.count()).select_from(
+        select(literal(1)).select_from(task_search_fts).where(fts.match(expression)).limit(DENSE_TEXT_MATCHES).subquery()
+    )
+    if conn.execute(counted).scalar_one() >= DENSE_TEXT_MATCHES:
+        return exists(hits.where(task_search.c.task == tasks.c.id))
+    return tasks.c.id.in_(hits)
 
 
 def select_tasks(
@@ -412,9 +445,11 @@ def select_tasks(
     if query.text is not None:
         if query.text.matches_nothing:
             conditions.append(false())
-        else:
+        elif any(key.path == TEXT_SCORE for key in query.order):
             hits = _text_hits(query.text, dialect)
             source, score = tasks.join(hits, hits.c.task == tasks.c.id), hits.c.score
+        else:
+            conditions.append(_text_condition(conn, query.text))
     return (
         select(*TASK_COLUMNS)
         .select_from(source)

@@ -1,7 +1,8 @@
 """The ASGI application: one dispatcher for every ``/[vX.Y/]service.action`` path.
 
 Decoding happens on the event loop; authentication, validation and the handler run in one worker
-thread (handlers are synchronous and each use case is one database transaction).
+thread (handlers are synchronous and each use case is one database transaction). An endpoint that
+declares its transaction (``Endpoint.transaction``) has its credential checked inside it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from skiff.api import envelope, transport
-from skiff.api.authn import authenticate
+from skiff.api import authn, envelope, transport
 from skiff.api.context import AppContext, Call
 from skiff.api.files import FilesEndpoint, is_files_path
 from skiff.api.openapi import openapi_document
+from skiff.api.registry import Endpoint
 from skiff.api.validation import check_response, validate
 from skiff.domain.errors import ApiError, error, format_message
+from skiff.domain.identity import Identity
 from skiff.domain.versions import Version
 from skiff.jobs.runner import JobRunner
+from skiff.ops import auth
 
 log = logging.getLogger("skiff.api")
 
@@ -156,34 +159,25 @@ class SkiffAPI:
                 remote=incoming.client,
                 headers=incoming.headers,
             )
+            credentials = None
             if endpoint.authorize:
-                call.identity = authenticate(self.app, incoming.headers.get("authorization"))
-                if endpoint.admin_only and not call.identity.is_admin:
-                    raise error("role_not_allowed", "admin only")
-            if incoming.too_large:
-                raise error("request_too_large", limit=self.app.settings.max_body_bytes)
-            data = transport.parse_body(incoming.body, incoming.headers.get("content-type", ""))
-            if incoming.query:
-                params = transport.parse_params(incoming.query)
-                if isinstance(data, dict):
-                    data.update(params)
-            if transport.too_deep(data):
-                raise error("validation_error", f"data nested deeper than {transport.MAX_DEPTH} levels")
-            if (
-                not endpoint.raw_items
-                and transport.may_contain_nul(incoming.body, incoming.query)
-                and transport.contains_nul(data)
-            ):
-                raise error("data_validation_error", "NUL characters are not supported in strings")
-            request: Any
-            if endpoint.batch:
-                items = data if isinstance(data, list) else ([data] if data else [])
-                request = items if endpoint.raw_items else [validate(endpoint.request, i) for i in items]
-            elif isinstance(data, list):
-                raise error("validation_error", "this endpoint does not accept a batch of items")
+                credentials = authn.credentials(self.app, incoming.headers.get("authorization"))
+                if endpoint.transaction is None:
+                    self._authorize(call, auth.authenticate(self.app.db, credentials))
+            try:
+                request = self._request(endpoint, incoming)
+            except ApiError:
+                if credentials is not None and call.identity is None:  # a 401/403 comes before a 400/413
+                    self._authorize(call, auth.authenticate(self.app.db, credentials))
+                raise
+            if credentials is not None and call.identity is None:
+                write = endpoint.transaction == "write"
+                with auth.authenticated(self.app.db, credentials, write=write) as (identity, joined):
+                    self._authorize(call, identity)
+                    call.joined = joined
+                    result = endpoint.handler(call, request)
             else:
-                request = validate(endpoint.request, data)
-            result = endpoint.handler(call, request)
+                result = endpoint.handler(call, request)
             if isinstance(result, BaseModel):
                 result = result.model_dump(mode="python")
             elif result is None:
@@ -204,6 +198,35 @@ class SkiffAPI:
             return envelope.render(
                 call_id=call_id, trx=trx, endpoint=name, requested=requested, actual=actual, err=err, stack=stack
             )
+
+    def _authorize(self, call: Call, identity: Identity) -> None:
+        if call.endpoint.admin_only and not identity.is_admin:
+            raise error("role_not_allowed", "admin only")
+        call.identity = identity
+
+    def _request(self, endpoint: Endpoint, incoming: _Incoming) -> Any:
+        """The validated request: a model, or for batch endpoints a list of items."""
+        if incoming.too_large:
+            raise error("request_too_large", limit=self.app.settings.max_body_bytes)
+        data = transport.parse_body(incoming.body, incoming.headers.get("content-type", ""))
+        if incoming.query:
+            params = transport.parse_params(incoming.query)
+            if isinstance(data, dict):
+                data.update(params)
+        if transport.too_deep(data):
+            raise error("validation_error", f"data nested deeper than {transport.MAX_DEPTH} levels")
+        if (
+            not endpoint.raw_items
+            and transport.may_contain_nul(incoming.body, incoming.query)
+            and transport.contains_nul(data)
+        ):
+            raise error("data_validation_error", "NUL characters are not supported in strings")
+        if endpoint.batch:
+            items = data if isinstance(data, list) else ([data] if data else [])
+            return items if endpoint.raw_items else [validate(endpoint.request, i) for i in items]
+        if isinstance(data, list):
+            raise error("validation_error", "this endpoint does not accept a batch of items")
+        return validate(endpoint.request, data)
 
 
 def error_not_found(name: str, version: Version) -> ApiError:

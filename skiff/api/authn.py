@@ -11,7 +11,9 @@ from skiff.domain.identity import Identity
 from skiff.ops import auth
 
 
-def authenticate(app: AppContext, header: str | None) -> Identity:
+def credentials(app: AppContext, header: str | None) -> auth.Credentials:
+    """What the header carries, checked as far as it can be without the database (a token's
+    signature and expiry); the 401 errors of a missing, malformed or bad header."""
     if not header or not header.strip():
         raise error("no_credentials")
     scheme, _, value = header.strip().partition(" ")
@@ -20,7 +22,7 @@ def authenticate(app: AppContext, header: str | None) -> Identity:
     if scheme == "bearer":
         if not value:
             raise error("invalid_token")
-        return auth.authenticate_token(app.db, app.signing_key, value)
+        return auth.verify_token(app.signing_key, value)
     if scheme == "basic":
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
@@ -29,5 +31,9 @@ def authenticate(app: AppContext, header: str | None) -> Identity:
         key, sep, secret = decoded.partition(":")
         if not sep or not key or not secret:
             raise error("bad_credentials")
-        return auth.authenticate_basic(app.db, key, secret)
+        return auth.BasicCredentials(key, secret)
     raise error("bad_auth_type")
+
+
+def authenticate(app: AppContext, header: str | None) -> Identity:
+    return auth.authenticate(app.db, credentials(app, header))

@@ -41,10 +41,13 @@ class Call:
     identity: Identity | None = None
     remote: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: the call's own transaction, when the endpoint declares one (``Endpoint.transaction``)
+    joined: Database | None = None
 
     @property
     def db(self) -> Database:
-        return self.app.db
+        """What the use case runs on: the database, or the call's transaction that it joins."""
+        return self.joined if self.joined is not None else self.app.db
 
     @property
     def user(self) -> Identity:

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from skiff.domain.versions import Version
 
 Handler = Callable[[Any, Any], Any]
+
+#: An endpoint whose use case is exactly one transaction of this kind may declare it: the call's
+#: credential is then checked inside that transaction and the use case joins it (see
+#: ``skiff.ops.auth.authenticated``), saving a transaction per call on the hot paths.
+Transaction = Literal["read", "write"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Endpoint:
     #: batch items reach the handler as plain dicts (it validates them itself, item by item);
     #: the request model then only documents an item
     raw_items: bool = False
+    transaction: Transaction | None = None
 
     @property
     def service(self) -> str:
@@ -55,7 +61,11 @@ class EndpointSet:
         admin_only: bool = False,
         batch: bool = False,
         raw_items: bool = False,
+        transaction: Transaction | None = None,
     ) -> Callable[[Handler], Handler]:
+        if transaction is not None and (not authorize or batch):
+            raise ValueError(f"{self.service}.{action}: only a single authorized call joins its credential check")
+
         def register(handler: Handler) -> Handler:
             self.items.append(
                 Endpoint(
@@ -69,6 +79,7 @@ class EndpointSet:
                     admin_only=admin_only,
                     batch=batch,
                     raw_items=raw_items,
+                    transaction=transaction,
                 )
             )
             return handler

@@ -25,7 +25,7 @@ def _fields(req: s.TaskFields) -> dict[str, Any]:
     return {name: getattr(req, name) for name in _FIELDS if getattr(req, name) is not None}
 
 
-@endpoints.add("create", request=s.CreateRequest, response=s.IdResponse)
+@endpoints.add("create", request=s.CreateRequest, response=s.IdResponse, transaction="write")
 def create(call: Call, req: s.CreateRequest) -> dict:
     """Create a new task (status created)."""
     return {"id": ops.create_task(call.db, call.user, _fields(req), call.version)}
@@ -38,7 +38,7 @@ def validate(call: Call, req: s.CreateRequest) -> dict:
     return {}
 
 
-@endpoints.add("get_by_id", request=s.TaskRequest, response=s.GetByIdResponse)
+@endpoints.add("get_by_id", request=s.TaskRequest, response=s.GetByIdResponse, transaction="read")
 def get_by_id(call: Call, req: s.TaskRequest) -> dict:
     """Get one task (the caller's company or public)."""
     return {"task": read_form(ops.get_task(call.db, call.user, req.task), call.version)}
@@ -87,7 +87,9 @@ def get_hyper_params(call: Call, req: s.TasksRequest) -> dict:
     return {"params": [{"task": d["id"], "hyperparams": hyperparam_items(d)} for d in found]}
 
 
-@endpoints.add("edit_hyper_params", request=s.EditHyperParamsRequest, response=s.CountResponse)
+@endpoints.add(
+    "edit_hyper_params", request=s.EditHyperParamsRequest, response=s.CountResponse, transaction="write"
+)
 def edit_hyper_params(call: Call, req: s.EditHyperParamsRequest) -> dict:
     """Add or replace hyperparameters (replace modes none, section, all)."""
     ops.edit_hyper_params(call.db, call.user, req.task, req.hyperparams, req.replace_hyperparams, req.force)

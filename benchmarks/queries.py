@@ -416,7 +416,7 @@ def stored_rows(db: Any, api: Api, projects: list[str], names: list[str]) -> dic
     found = api("tasks.get_all", {"name": "^(" + "|".join(names) + ")$", "only_fields": ["id", "project", *CHECKED_FIELDS]})
     side = {
         task_tags: ("kind", "tag"),
-        task_hyperparams: ("section", "name", "value"),
+        task_hyperparams: ("section", "name", "value", "sort_key"),
         task_search: tuple(c.name for c in task_search.c if c.name not in ("docid", "task")),
         task_metrics: tuple(c.name for c in task_metrics.c if c.name not in ("task", "company")),
     }

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -188,8 +189,8 @@ task_tags = Table(
 #: entry must fit in a third of a page, and nobody filters by kilobytes of text.
 INDEXED_VALUE_LENGTH = 256
 
-#: One row per hyperparameter, for filtering and ordering by value (ordering uses the natural
-#: collation of spec tasks-queries §4.3, see ``NATURAL_COLLATION``).
+#: One row per hyperparameter, for filtering and ordering by value (in the natural order of spec
+#: tasks-queries §4.3, through ``sort_key``).
 task_hyperparams = Table(
     "task_hyperparams",
     metadata,
@@ -198,6 +199,10 @@ task_hyperparams = Table(
     Column("name", String(1024), primary_key=True),
     Column("company", ID, nullable=False),
     Column("value", Text),
+    # the value's natural order as bytes and the task id's (domain.natural_order): ordering by a
+    # hyperparameter walks (section, name, sort_key, task_key) instead of sorting the tasks
+    Column("sort_key", LargeBinary),
+    Column("task_key", LargeBinary),
     Index(
         None,
         "section",
@@ -206,6 +211,7 @@ task_hyperparams = Table(
         sqlite_where=text(f"length(value) <= {INDEXED_VALUE_LENGTH}"),
         postgresql_where=text(f"length(value) <= {INDEXED_VALUE_LENGTH}"),
     ),
+    Index("ix_task_hyperparams_order", "section", "name", "sort_key", "task_key"),
 )
 
 #: The natural ("ICU en_US, numericOrdering") collation of spec tasks-queries §4.3: digit runs

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from skiff.storage.dialects.sqlite import natural_key
+from skiff.domain.natural_order import natural_key
 from tests.support import Api
 
 #: §4.3's cases, in natural order
@@ -88,14 +88,17 @@ def _rename_tasks(db, mapping: dict[str, str]) -> None:  # type: ignore[no-untyp
     rows over, drop the old row."""
     from sqlalchemy import delete, insert, select, update
 
+    from skiff.domain.natural_order import tie_key
     from skiff.storage.tables import task_hyperparams, task_search, task_tags, tasks
 
     with db.write() as conn:
         for old, new in mapping.items():
             row = conn.execute(select(tasks).where(tasks.c.id == old)).mappings().one()
             conn.execute(insert(tasks).values({**row, "id": new}))
-            for side in (task_hyperparams, task_search, task_tags):
+            for side in (task_search, task_tags):
                 conn.execute(update(side).where(side.c.task == old).values(task=new))
+            # the parameter rows carry the id's natural order too
+            conn.execute(update(task_hyperparams).where(task_hyperparams.c.task == old).values(task=new, task_key=tie_key(new)))
             conn.execute(delete(tasks).where(tasks.c.id == old))
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import re
-import unicodedata
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
 
+from skiff.domain.natural_order import natural_key
 from skiff.domain.patterns import compile_linear
 from skiff.storage.tables import NATURAL_COLLATION
 
@@ -28,34 +27,6 @@ def _regexp(pattern: str | None, value: object) -> bool:
     if pattern is None or value is None:
         return False
     return _compiled(pattern).search(str(value)) is not None
-
-
-#: Rank of the ASCII punctuation and symbols, in ICU's root order (they sort before digits, digits
-#: before letters); other non-alphanumeric characters follow by code point.
-_SYMBOL_ORDER = {c: i for i, c in enumerate(" _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$")}
-_RUNS = re.compile(r"(\d+)|(\D)")
-
-
-@functools.lru_cache(maxsize=65536)
-def natural_key(text: str) -> tuple[Any, ...]:
-    """Sort key of the natural collation (spec tasks-queries §4.3, ICU en_US numericOrdering):
-    digit runs compare as integers (so "2" < "11", "1.5" < "1.10"), symbols before digits before
-    letters; letters by base letter, then accents, then case (lowercase first), then code points."""
-    primary: list[tuple[int, Any]] = []
-    accents: list[str] = []
-    cases: list[int] = []
-    for digits, char in _RUNS.findall(text):
-        if digits:
-            value = digits.lstrip("0") or "0"
-            primary.append((1, (len(value), value)))
-        elif char.isalpha():
-            base = unicodedata.normalize("NFD", char)
-            primary.append((2, base[0].casefold()))
-            accents.append(base[1:])
-            cases.append(0 if base[0].islower() or not base[0].isupper() else 1)
-        else:
-            primary.append((0, _SYMBOL_ORDER.get(char, 1000 + ord(char))))
-    return tuple(primary), tuple(accents), tuple(cases), text
 
 
 def _natural_compare(a: str, b: str) -> int:

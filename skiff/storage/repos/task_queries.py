@@ -39,6 +39,7 @@ from skiff.domain.task_query import (
     ListCondition,
     MetricPath,
     MultiField,
+    OrderKey,
     ParamPath,
     Range,
     TaskQuery,
@@ -131,8 +132,9 @@ def _param_selection(path: ParamPath, *columns: Any) -> Any:
 
 
 def _param_rows(path: ParamPath, *columns: Any) -> Any:
-    """The same rows of the task at hand (correlated with ``tasks``)."""
-    return _param_selection(path, *columns).where(task_hyperparams.c.task == tasks.c.id)
+    """The same rows of the task at hand (correlated with ``tasks`` only: the statement may join
+    another parameter's row)."""
+    return _param_selection(path, *columns).where(task_hyperparams.c.task == tasks.c.id).correlate(tasks)
 
 
 def param_value_in(values: tuple[str, ...]) -> ColumnElement[bool]:
@@ -270,10 +272,12 @@ def _metric_column(path: MetricPath) -> Any:
     )
 
 
-def _param_order_column(path: ParamPath) -> Any:
-    """A hyperparameter's value. Sorting by a whole parameter object sorts by its value, by a whole
-    section by its first parameter's value (§4.3; the first by name here, as rows keep no order)."""
-    return _param_rows(path, task_hyperparams.c.value).order_by(task_hyperparams.c.name).limit(1).scalar_subquery()
+def _param_order_column(path: ParamPath, natural: bool) -> Any:
+    """A hyperparameter's value (its natural sort key when the query sorts naturally). Sorting by
+    a whole parameter object sorts by its value, by a whole section by its first parameter's value
+    (§4.3; the first by name here, as rows keep no order)."""
+    column = task_hyperparams.c.sort_key if natural else task_hyperparams.c.value
+    return _param_rows(path, column).order_by(task_hyperparams.c.name).limit(1).scalar_subquery()
 
 
 def _string_order(column: Any, natural: bool, dialect: str) -> Any:
@@ -284,20 +288,26 @@ def _string_order(column: Any, natural: bool, dialect: str) -> Any:
     return column.collate("C") if dialect == "postgresql" else column
 
 
-def _order_by(query: TaskQuery, dialect: str, score: Any = None) -> list[Any]:
-    """ORDER BY of a task query; ``score`` is the text relevance (higher is better) when searching."""
+def _order_by(
+    query: TaskQuery, dialect: str, score: Any = None, *, keys: Sequence[OrderKey] | None = None, task_key: Any = None
+) -> list[Any]:
+    """ORDER BY of a task query; ``score`` is the text relevance (higher is better) when searching.
+    ``keys``: only these keys, none of them first (what follows a leading hyperparameter);
+    ``task_key``: the natural order of the id as bytes, put before the id key."""
     if not query.order:
         return [tasks.c.created, tasks.c.id]
     clauses: list[Any] = []
-    first = True  # the first key that is not @text_score (§4.4)
-    for key in query.order:
+    first = keys is None  # the first key that is not @text_score (§4.4)
+    for key in query.order if keys is None else keys:
         if key.path == TEXT_SCORE:
             if score is not None:  # None: a search that matches nothing (the domain refuses no search)
                 clauses.append(score.desc())  # best first
             continue
-        is_string = key.path in _STRING_ORDER or key.path.startswith("hyperparams.")
+        if key.path == "id" and task_key is not None:
+            clauses.append(task_key.desc() if key.descending else task_key.asc())
+        is_string = key.path in _STRING_ORDER or (key.path.startswith("hyperparams.") and not query.natural_order)
         if key.path.startswith("hyperparams."):
-            column = _param_order_column(parse_param_path(key.path))
+            column = _param_order_column(parse_param_path(key.path), query.natural_order)
         elif key.path.startswith("last_metrics."):
             column = _metric_column(parse_metric_path(key.path))
         elif key.path in ORDER_COLUMNS:
@@ -412,14 +422,68 @@ def _text_condition(conn: Connection, search: TextSearch) -> ColumnElement[bool]
     return tasks.c.id.in_(hits)
 
 
-def select_tasks(
-    conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
-) -> Select[Any]:
-    """The statement of ``find_tasks`` (also what ``explain_tasks`` shows)."""
+def _leading_param(query: TaskQuery) -> ParamPath | None:
+    """The parameter of a leading ``hyperparams.<section>.<name>`` order key (§4.3: always in
+    natural order), which ``ix_task_hyperparams_order`` serves."""
+    if not query.order or not query.order[0].path.startswith("hyperparams."):
+        return None
+    if query.text is not None and any(key.path == TEXT_SCORE for key in query.order):
+        return None
+    path = parse_param_path(query.order[0].path)
+    return path if path.name is not None else None
+
+
+def _project_values(query: TaskQuery, projects: Sequence[str] | None) -> Sequence[str] | None:
+    """The project ids a query is confined to, when its project condition is a plain list."""
+    if projects is not None:
+        return projects
+    cond = query.lists.get("project")
+    if cond is None or cond.include_all or cond.exclude or cond.or_empty or not cond.include_any:
+        return None
+    return cond.include_any
+
+
+def _walks_param_index(conn: Connection, companies: Sequence[str], query: TaskQuery, projects: Sequence[str] | None) -> bool:
+    """SQLite: whether to walk the parameter's order index (about (offset + limit) x tasks /
+    tasks in scope index entries) rather than start from the project's tasks and sort them (about
+    tasks in scope rows). SQLite's planner prefers the project index even where walking stops
+    after a few thousand entries, so the choice is made here, from two cheap counts;
+    PostgreSQL's planner weighs LIMIT itself."""
+    if conn.dialect.name != "sqlite":
+        return False
+    total = conn.execute(select(func.max(literal_column("rowid"))).select_from(tasks)).scalar() or 0
+    values = _project_values(query, projects)
+    if values is None:
+        return True
+    scope = conn.execute(
+        select(func.count()).select_from(tasks).where(tasks.c.company.in_(list(companies)), tasks.c.project.in_(list(values)))
+    ).scalar_one()
+    return scope * scope > (query.offset + query.limit) * total
+
+
+def _unindexed(column: Any) -> Any:
+    """``column`` as an expression no index serves (SQLite then plans around the other indexes)."""
+    return column.op("||")(literal_column("''"))
+
+
+def _conditions(
+    conn: Connection,
+    companies: Sequence[str],
+    query: TaskQuery,
+    projects: Sequence[str] | None,
+    *,
+    unindexed_scope: bool = False,
+) -> tuple[list[ColumnElement[bool]], Any, Any]:
+    """The WHERE conditions of a query, its FROM and the text score (None without one).
+    ``unindexed_scope``: the company and plain project conditions stay out of index choice."""
     dialect = conn.dialect.name
-    conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
+    company = _unindexed(tasks.c.company) if unindexed_scope else tasks.c.company
+    conditions: list[ColumnElement[bool]] = [company.in_(list(companies))]
+    scope = _project_values(query, projects) if unindexed_scope else None
     for name, cond in query.lists.items():
-        if name == "project" and projects is not None:
+        if name == "project" and scope is not None:
+            conditions.append(_unindexed(tasks.c.project).in_(list(scope)))
+        elif name == "project" and projects is not None:
             conditions.append(tasks.c.project.in_(list(projects)))
         else:
             conditions.append(list_condition(name, cond))
@@ -450,14 +514,68 @@ def select_tasks(
             source, score = tasks.join(hits, hits.c.task == tasks.c.id), hits.c.score
         else:
             conditions.append(_text_condition(conn, query.text))
+    return conditions, source, score
+
+
+def select_tasks(
+    conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
+) -> Select[Any]:
+    """The statement of ``find_tasks`` (also what ``explain_tasks`` shows); under a leading
+    hyperparameter key, the tasks that have a value (``find_tasks`` adds those without)."""
+    param = _leading_param(query)
+    if param is not None:
+        return _with_param_value(conn, companies, query, projects, param)
+    conditions, source, score = _conditions(conn, companies, query, projects)
     return (
         select(*TASK_COLUMNS)
         .select_from(source)
         .where(and_(*conditions))
-        .order_by(*_order_by(query, dialect, score))
+        .order_by(*_order_by(query, conn.dialect.name, score))
         .offset(query.offset)
         .limit(query.limit)
     )
+
+
+def _with_param_value(
+    conn: Connection, companies: Sequence[str], query: TaskQuery, projects: Sequence[str] | None, param: ParamPath
+) -> Select[Any]:
+    """The tasks with a value of the leading parameter, joined to its row so that the order is
+    (sort_key, task_key, id): the order of ``ix_task_hyperparams_order``."""
+    unindexed = _walks_param_index(conn, companies, query, projects)
+    conditions, source, _ = _conditions(conn, companies, query, projects, unindexed_scope=unindexed)
+    hp = task_hyperparams.c
+    joined = source.join(
+        task_hyperparams,
+        and_(hp.task == tasks.c.id, hp.section == param.section, hp.name == param.name, hp.sort_key.is_not(None)),
+    )
+    lead = hp.sort_key.desc() if query.order[0].descending else hp.sort_key.asc()
+    rest = _order_by(query, conn.dialect.name, keys=query.order[1:], task_key=hp.task_key)
+    return (
+        select(*TASK_COLUMNS)
+        .select_from(joined)
+        .where(and_(*conditions))
+        .order_by(lead, *rest)
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+
+
+def _without_param_value(
+    conn: Connection, companies: Sequence[str], query: TaskQuery, projects: Sequence[str] | None, param: ParamPath
+) -> Select[Any]:
+    """The tasks without a value of the leading parameter (empty: they come last, §4.2)."""
+    conditions, source, _ = _conditions(conn, companies, query, projects)
+    valued = exists(_param_rows(param).where(task_hyperparams.c.sort_key.is_not(None)))
+    return (
+        select(*TASK_COLUMNS)
+        .select_from(source)
+        .where(and_(*conditions, not_(valued)))
+        .order_by(*_order_by(query, conn.dialect.name, keys=query.order[1:]))
+    )
+
+
+def _rows(conn: Connection, statement: Select[Any]) -> list[dict[str, Any]]:
+    return [merge_row(row) for row in conn.execute(statement)]
 
 
 def find_tasks(
@@ -466,7 +584,18 @@ def find_tasks(
     """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion).
     ``BadPattern``: PostgreSQL refused a regular expression that Python's ``re`` accepted."""
     try:
-        return [merge_row(row) for row in conn.execute(select_tasks(conn, companies, query, projects=projects))]
+        found = _rows(conn, select_tasks(conn, companies, query, projects=projects))
+        param = _leading_param(query)
+        if param is None or len(found) >= query.limit:
+            return found
+        # the page reaches past the tasks with a value: continue with those without one
+        if found:
+            valued = query.offset + len(found)
+        else:
+            statement = select_tasks(conn, companies, query, projects=projects).order_by(None).offset(None).limit(None)
+            valued = conn.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+        rest = _without_param_value(conn, companies, query, projects, param)
+        return found + _rows(conn, rest.offset(max(0, query.offset - valued)).limit(query.limit - len(found)))
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == _PG_INVALID_REGEX:
             raise BadPattern(str(exc.orig).strip()) from None

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from skiff.domain.natural_order import sort_key, tie_key
 from skiff.domain.task_query import ARRAY_LIST_FIELDS
 from skiff.domain.text_search import TEXT_FIELDS, index_text, text_index_values
 from skiff.storage.repos.common import insert_many, merge_document, split_document
@@ -55,7 +56,7 @@ def array_values(doc: dict[str, Any], field: str) -> list[str]:
 
 
 _TAG_COLUMNS = ("task", "kind", "tag", "company")
-_HYPERPARAM_COLUMNS = ("task", "section", "name", "company", "value")
+_HYPERPARAM_COLUMNS = ("task", "section", "name", "company", "value", "sort_key", "task_key")
 
 
 def _tag_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -67,10 +68,12 @@ def _tag_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
 def _hyperparam_rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The task_hyperparams rows of a task document: one per parameter."""
     task, company = doc["id"], doc["company"]
+    task_key = tie_key(task)
     return [
-        (task, section, name, company, item.get("value"))
+        (task, section, name, company, value, None if value is None else sort_key(value), task_key)
         for section, params in (doc.get("hyperparams") or {}).items()
         for name, item in params.items()
+        for value in (item.get("value"),)
     ]
 
 

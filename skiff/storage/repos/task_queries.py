@@ -49,7 +49,7 @@ from skiff.domain.task_query import (
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch
 from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
 from skiff.storage.repos.common import BadPattern
-from skiff.storage.repos.tasks import ARRAY_KINDS, PROMOTED, TASK_COLUMNS, merge_row
+from skiff.storage.repos.tasks import ARRAY_KINDS, PROMOTED, get_tasks
 from skiff.storage.tables import (
     INDEXED_VALUE_LENGTH,
     NATURAL_COLLATION,
@@ -520,14 +520,15 @@ def _conditions(
 def select_tasks(
     conn: Connection, companies: Sequence[str], query: TaskQuery, *, projects: Sequence[str] | None = None
 ) -> Select[Any]:
-    """The statement of ``find_tasks`` (also what ``explain_tasks`` shows); under a leading
-    hyperparameter key, the tasks that have a value (``find_tasks`` adds those without)."""
+    """The ids ``find_tasks`` selects, in order (also what ``explain_tasks`` shows); under a
+    leading hyperparameter key, those of the tasks that have a value (``find_tasks`` adds those
+    without)."""
     param = _leading_param(query)
     if param is not None:
         return _with_param_value(conn, companies, query, projects, param)
     conditions, source, score = _conditions(conn, companies, query, projects)
     return (
-        select(*TASK_COLUMNS)
+        select(tasks.c.id)
         .select_from(source)
         .where(and_(*conditions))
         .order_by(*_order_by(query, conn.dialect.name, score))
@@ -551,7 +552,7 @@ def _with_param_value(
     lead = hp.sort_key.desc() if query.order[0].descending else hp.sort_key.asc()
     rest = _order_by(query, conn.dialect.name, keys=query.order[1:], task_key=hp.task_key)
     return (
-        select(*TASK_COLUMNS)
+        select(tasks.c.id)
         .select_from(joined)
         .where(and_(*conditions))
         .order_by(lead, *rest)
@@ -567,15 +568,20 @@ def _without_param_value(
     conditions, source, _ = _conditions(conn, companies, query, projects)
     valued = exists(_param_rows(param).where(task_hyperparams.c.sort_key.is_not(None)))
     return (
-        select(*TASK_COLUMNS)
+        select(tasks.c.id)
         .select_from(source)
         .where(and_(*conditions, not_(valued)))
         .order_by(*_order_by(query, conn.dialect.name, keys=query.order[1:]))
     )
 
 
-def _rows(conn: Connection, statement: Select[Any]) -> list[dict[str, Any]]:
-    return [merge_row(row) for row in conn.execute(statement)]
+def _rows(conn: Connection, companies: Sequence[str], statement: Select[Any]) -> list[dict[str, Any]]:
+    """The tasks a statement of ids selects, in its order. The statement sorts and cuts only ids
+    (a sort that carried whole documents, as when a small project's tasks are sorted by a
+    parameter, cost more than the sort itself); the page's rows are read by id afterwards."""
+    ids = list(conn.execute(statement).scalars())
+    found = get_tasks(conn, companies, ids)
+    return [found[i] for i in ids if i in found]
 
 
 def find_tasks(
@@ -584,7 +590,7 @@ def find_tasks(
     """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion).
     ``BadPattern``: PostgreSQL refused a regular expression that Python's ``re`` accepted."""
     try:
-        found = _rows(conn, select_tasks(conn, companies, query, projects=projects))
+        found = _rows(conn, companies, select_tasks(conn, companies, query, projects=projects))
         param = _leading_param(query)
         if param is None or len(found) >= query.limit:
             return found
@@ -595,7 +601,7 @@ def find_tasks(
             statement = select_tasks(conn, companies, query, projects=projects).order_by(None).offset(None).limit(None)
             valued = conn.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
         rest = _without_param_value(conn, companies, query, projects, param)
-        return found + _rows(conn, rest.offset(max(0, query.offset - valued)).limit(query.limit - len(found)))
+        return found + _rows(conn, companies, rest.offset(max(0, query.offset - valued)).limit(query.limit - len(found)))
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == _PG_INVALID_REGEX:
             raise BadPattern(str(exc.orig).strip()) from None

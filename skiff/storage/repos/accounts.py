@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import companies, credentials, server_state, users
 
 
@@ -83,9 +84,9 @@ def insert_credentials(conn: Connection, **values: Any) -> None:
     conn.execute(insert(credentials).values(**values))
 
 
-#: Built once: it runs on every authenticated call, and building a statement costs more than
-#: running this one (benchmarks/http.py profile).
-_FIND_CREDENTIALS = (
+#: Run on the cursor (``prepared``): it runs on every authenticated call, and SQLAlchemy's
+#: execution of it cost more than the query (benchmarks/http.py profile).
+_FIND_CREDENTIALS = Prepared(
     select(
         credentials.c.access_key,
         credentials.c.secret_hash,
@@ -103,8 +104,7 @@ _FIND_CREDENTIALS = (
 
 def find_credentials(conn: Connection, access_key: str) -> dict[str, Any] | None:
     """The credential with its user and company, for authentication."""
-    row = conn.execute(_FIND_CREDENTIALS, {"access_key": access_key}).first()
-    return dict(row._mapping) if row else None
+    return _FIND_CREDENTIALS.first(conn, {"access_key": access_key})
 
 
 def list_credentials(conn: Connection, company: str, user: str | None) -> list[dict[str, Any]]:

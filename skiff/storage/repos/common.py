@@ -74,8 +74,9 @@ def split_document(doc: Mapping[str, Any], promoted: Sequence[str]) -> dict[str,
 
 
 def merge_document(row: Any, promoted: Sequence[str]) -> dict[str, Any]:
-    """The inverse of ``split_document``: unset (NULL) promoted fields stay absent."""
-    mapping = row._mapping
+    """The inverse of ``split_document``: unset (NULL) promoted fields stay absent. ``row`` is a
+    result row or a mapping (a ``prepared`` statement's row)."""
+    mapping = row if isinstance(row, Mapping) else row._mapping
     doc = dict(mapping["document"] or {})
     for name in promoted:
         value = mapping[name]

@@ -18,6 +18,7 @@ from skiff.domain.natural_order import sort_key, tie_key
 from skiff.domain.task_query import ARRAY_LIST_FIELDS
 from skiff.domain.text_search import TEXT_FIELDS, index_text, text_index_values
 from skiff.storage.repos.common import insert_many, merge_document, split_document
+from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import task_hyperparams, task_search, task_tags, tasks
 
 #: Document fields that live in their own column (None = absent).
@@ -67,6 +68,8 @@ def _tag_rows(doc: dict[str, Any]) -> list[tuple[str, ...]]:
 
 def _hyperparam_rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The task_hyperparams rows of a task document: one per parameter."""
+    if not doc.get("hyperparams"):
+        return []  # (without the tie key's cost)
     task, company = doc["id"], doc["company"]
     task_key = tie_key(task)
     return [
@@ -77,10 +80,6 @@ def _hyperparam_rows(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
     ]
 
 
-def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """One executemany (nothing for no rows: an INSERT needs at least one)."""
-    if rows:
-        conn.execute(insert(table), rows)
 
 
 def _insert_side_rows(conn: Connection, tag_rows: list[tuple[str, ...]], param_rows: list[tuple[Any, ...]]) -> None:
@@ -101,6 +100,44 @@ def _write_side_tables(conn: Connection, doc: dict[str, Any], *, tags: bool, hyp
     _insert_side_rows(conn, _tag_rows(doc) if tags else [], _hyperparam_rows(doc) if hyperparams else [])
 
 
+def _param_values(doc: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """(section, name) -> value of every hyperparameter of a task document: what its row holds."""
+    return {
+        (section, name): item.get("value")
+        for section, params in (doc.get("hyperparams") or {}).items()
+        for name, item in params.items()
+    }
+
+
+_PARAM_KEY = ("task", "section", "name")
+#: the hyperparameter rows written with an upsert: a changed value replaces the row's other columns
+_PARAM_UPSERT = "ON CONFLICT ({}) DO UPDATE SET {}".format(
+    ", ".join(f'"{c}"' for c in _PARAM_KEY),
+    ", ".join(f'"{c}" = excluded."{c}"' for c in _HYPERPARAM_COLUMNS if c not in _PARAM_KEY),
+)
+_DELETE_PARAM = delete(task_hyperparams).where(
+    task_hyperparams.c.task == bindparam("task_id"),
+    task_hyperparams.c.section == bindparam("param_section"),
+    task_hyperparams.c.name == bindparam("param_name"),
+)
+
+
+def _update_hyperparam_rows(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Write only the hyperparameter rows whose value was added, changed or removed: an edit of a
+    few parameters of a task that has many must not rewrite every row and its index entries."""
+    before, after = _param_values(old), _param_values(new)
+    gone = [key for key in before if key not in after]
+    if gone:
+        conn.execute(_DELETE_PARAM, [{"task_id": new["id"], "param_section": s, "param_name": n} for s, n in gone])
+    changed: dict[str, dict[str, Any]] = {}
+    for (section, name), value in after.items():
+        if (section, name) not in before or before[section, name] != value:
+            changed.setdefault(section, {})[name] = new["hyperparams"][section][name]
+    if changed:
+        rows = _hyperparam_rows({"id": new["id"], "company": new["company"], "hyperparams": changed})
+        insert_many(conn, task_hyperparams.name, _HYPERPARAM_COLUMNS, rows, upsert=_PARAM_UPSERT)
+
+
 #: ``task_search`` columns in the order of the domain's ``TEXT_FIELDS`` (which is also the column
 #: order of the SQLite full-text table, so bm25 weights line up).
 _SEARCH_COLUMNS = ("name", "task", "comment", "report", "input_models", "output_models", "repository", "entry_point")
@@ -111,6 +148,12 @@ def _search_row(doc: dict[str, Any]) -> dict[str, str]:
     return dict(zip(_SEARCH_COLUMNS, text_index_values(doc)))
 
 
+#: Run on the cursor (``prepared``): a create writes one row of each, and SQLAlchemy's execution
+#: of the insert cost more than the insert.
+_INSERT_TASK = Prepared(insert(tasks), columns=[*PROMOTED, "queue", "document"])
+_INSERT_SEARCH = Prepared(insert(task_search), columns=_SEARCH_COLUMNS)
+
+
 def insert_task(conn: Connection, doc: dict[str, Any]) -> None:
     insert_tasks(conn, [doc])
 
@@ -119,8 +162,8 @@ def insert_tasks(conn: Connection, docs: Sequence[dict[str, Any]]) -> None:
     """Insert new tasks with one executemany per table (rows, searched text, tags,
     hyperparameters), so bulk loaders write exactly what a single ``insert_task`` writes.
     On SQLite the full-text index follows ``task_search`` through its triggers."""
-    _insert_rows(conn, tasks, [_split(doc) for doc in docs])
-    _insert_rows(conn, task_search, [_search_row(doc) for doc in docs])
+    _INSERT_TASK.execute_many(conn, [_split(doc) for doc in docs])
+    _INSERT_SEARCH.execute_many(conn, [_search_row(doc) for doc in docs])
     _insert_side_rows(
         conn, [row for doc in docs for row in _tag_rows(doc)], [row for doc in docs for row in _hyperparam_rows(doc)]
     )
@@ -128,6 +171,24 @@ def insert_tasks(conn: Connection, docs: Sequence[dict[str, Any]]) -> None:
 
 class StatusChanged(Exception):
     """A compare-and-set on the status found another status in the row."""
+
+
+#: UPDATEs of a task row by the set of columns they write (and whether they compare-and-set the
+#: status), run on the cursor (``prepared``): every task write is one, with a handful of column sets.
+_ROW_UPDATES: dict[tuple[tuple[str, ...], bool], Prepared] = {}
+_ROW_UPDATE_KINDS = 512
+
+
+def _row_update(columns: tuple[str, ...], check_status: bool) -> Prepared:
+    statement = _ROW_UPDATES.get((columns, check_status))
+    if statement is None:
+        query = update(tasks).where(tasks.c.id == bindparam("task_id"))
+        if check_status:
+            query = query.where(tasks.c.status.is_not_distinct_from(bindparam("expected_status")))
+        statement = Prepared(query, columns=columns)
+        if len(_ROW_UPDATES) < _ROW_UPDATE_KINDS:  # a bound, however clients combine fields
+            _ROW_UPDATES[columns, check_status] = statement
+    return statement
 
 
 def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -139,18 +200,21 @@ def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> 
     before, after = _split(old), _split(new)
     changes = {k: v for k, v in after.items() if before.get(k) != v}
     if changes:
-        query = update(tasks).where(tasks.c.id == new["id"])
-        if "status" in changes:
-            query = query.where(tasks.c.status == before["status"])
-        if conn.execute(query.values(**changes)).rowcount == 0 and "status" in changes:
+        status_changes = "status" in changes
+        matched = _row_update(tuple(sorted(changes)), status_changes).execute(
+            conn, {**changes, "task_id": new["id"], "expected_status": before["status"]}
+        )
+        if matched == 0 and status_changes:
             raise StatusChanged(new["id"])
     company_moved = old.get("company") != new.get("company")
     _write_side_tables(
         conn,
         new,
         tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags", "models")),
-        hyperparams=company_moved or old.get("hyperparams") != new.get("hyperparams"),
+        hyperparams=company_moved,
     )
+    if not company_moved and old.get("hyperparams") != new.get("hyperparams"):
+        _update_hyperparam_rows(conn, old, new)
     text = _search_row(new)
     if text != _search_row(old):
         conn.execute(update(task_search).where(task_search.c.task == new["id"]).values(**text))
@@ -166,11 +230,17 @@ def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:
     return count
 
 
-#: Built once (the hottest read; building a statement costs more than running it).
+#: Built once (building a statement costs more than running it).
 _GET_TASKS = select(*TASK_COLUMNS).where(
     tasks.c.id.in_(bindparam("ids", expanding=True)), tasks.c.company.in_(bindparam("companies", expanding=True))
 )
 _GET_TASKS_FOR_UPDATE = _GET_TASKS.with_for_update()
+#: One task among at most two companies (the caller's and the public ""), the hottest read: on
+#: the cursor (``prepared``).
+_GET_TASK = select(*TASK_COLUMNS).where(
+    tasks.c.id == bindparam("id"), tasks.c.company.in_([bindparam("company"), bindparam("other")])
+)
+_GET_TASK_PREPARED = {False: Prepared(_GET_TASK), True: Prepared(_GET_TASK.with_for_update())}
 
 
 def get_tasks(
@@ -185,7 +255,11 @@ def get_tasks(
 
 
 def get_task(conn: Connection, companies: Sequence[str], id: str, *, for_update: bool = False) -> dict[str, Any] | None:
-    return get_tasks(conn, companies, [id], for_update=for_update).get(id)
+    if not 1 <= len(companies) <= 2:
+        return get_tasks(conn, companies, [id], for_update=for_update).get(id)
+    params = {"id": id, "company": companies[0], "other": companies[-1]}
+    row = _GET_TASK_PREPARED[for_update].first(conn, params)
+    return None if row is None else merge_row(row)
 
 
 def exists_anywhere(conn: Connection, id: str) -> bool:

@@ -1,0 +1,131 @@
+"""The hot-path storage shortcuts give what the general paths give: statements run on the cursor
+(``repos/prepared.py``) return the values SQLAlchemy returns, and hyperparameter edits that write
+only the changed rows leave exactly the rows a full rewrite leaves."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from skiff.domain import clock, ids
+from skiff.domain.task_document import new_task
+from skiff.domain.versions import Version
+from skiff.ops import accounts
+from skiff.storage.repos import accounts as accounts_repo
+from skiff.storage.repos import tasks as repo
+from skiff.storage.repos.prepared import Prepared
+from skiff.storage.tables import credentials, task_hyperparams, tasks
+from tests.support import Api
+
+VERSION = Version.parse("2.31")
+
+
+@pytest.fixture
+def stored(db, admin) -> dict:  # type: ignore[no-untyped-def]
+    """A task with datetimes, numbers, NULL columns and a nested document, as stored."""
+    now = clock.now()
+    doc = new_task(
+        {"name": "stored", "type": "training", "comment": "c", "tags": ["a", "b"],
+         "hyperparams": {"Args": {"lr": {"section": "Args", "name": "lr", "value": "0.1"}}},
+         "script": {"repository": "https://example.com/r.git", "entry_point": "train.py"}},
+        id=ids.new_id(), user=admin.user, company=admin.company, now=now, version=VERSION,
+    )  # fmt: skip
+    doc.update(status="in_progress", started=now + timedelta(milliseconds=5), last_iteration=7, active_duration=3)
+    with db.write() as conn:
+        repo.insert_task(conn, doc)
+    return doc
+
+
+def test_a_prepared_task_read_equals_the_general_one(db, admin, stored) -> None:  # type: ignore[no-untyped-def]
+    with db.read() as conn:
+        general = repo.get_tasks(conn, (admin.company, ""), [stored["id"]])[stored["id"]]
+        for companies in ((admin.company, ""), ("", admin.company), (admin.company,)):
+            assert repo.get_task(conn, companies, stored["id"]) == general
+            assert repo.get_task(conn, companies, stored["id"], for_update=True) == general
+        assert repo.get_task(conn, ("someone else", ""), stored["id"]) is None
+        assert repo.get_task(conn, (admin.company, ""), "missing") is None
+        assert repo.get_task(conn, ("x", "y", admin.company), stored["id"]) == general  # the general path
+    assert general == {k: v for k, v in stored.items() if v is not None}  # NULL columns stay absent
+    assert general["started"] == stored["started"] and general["last_iteration"] == 7
+
+
+def test_a_prepared_credential_read_equals_sqlalchemys(db, admin) -> None:  # type: ignore[no-untyped-def]
+    with db.read() as conn:
+        found = accounts_repo.find_credentials(conn, admin.access_key)
+        row = conn.execute(select(credentials).where(credentials.c.access_key == admin.access_key)).one()
+    assert found is not None
+    assert {k: found[k] for k in ("access_key", "secret_hash", "user", "company")} == {
+        k: row._mapping[k] for k in ("access_key", "secret_hash", "user", "company")
+    }
+    assert (found["user_name"], found["role"]) == ("admin", "admin")
+    with db.read() as conn:
+        assert accounts_repo.find_credentials(conn, "NO-SUCH-KEY") is None
+
+
+def test_prepared_statements_run_in_the_callers_transaction(db, admin) -> None:  # type: ignore[no-untyped-def]
+    doc = new_task({"name": "uncommitted", "type": "training"}, id=ids.new_id(), user=admin.user,
+                   company=admin.company, now=clock.now(), version=VERSION)  # fmt: skip
+    with db.write() as conn:
+        repo.insert_task(conn, doc)
+        assert repo.get_task(conn, (admin.company, ""), doc["id"]) is not None  # its own write
+        conn.rollback()
+    with db.read() as conn:
+        assert repo.get_task(conn, (admin.company, ""), doc["id"]) is None
+
+
+def test_prepared_refuses_expanding_parameters(db) -> None:  # type: ignore[no-untyped-def]
+    statement = Prepared(select(tasks.c.id).where(tasks.c.id.in_(bindparam("ids", expanding=True))))
+    with db.read() as conn, pytest.raises(ValueError):
+        statement.all(conn, {"ids": ["a"]})
+
+
+def _rows(db, task: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    with db.read() as conn:
+        stored = conn.execute(select(task_hyperparams).where(task_hyperparams.c.task == task)).all()
+    return sorted(tuple(row) for row in stored)
+
+
+def _expected(db, admin, task: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """The rows a full rewrite of the stored document would write."""
+    with db.read() as conn:
+        doc = repo.get_task(conn, (admin.company,), task)
+        columns = [c.name for c in task_hyperparams.columns]
+        rewritten = [dict(zip(repo._HYPERPARAM_COLUMNS, row)) for row in repo._hyperparam_rows(doc)]
+    return sorted(tuple(row[c] for c in columns) for row in rewritten)
+
+
+def test_hyperparameter_edits_leave_the_rows_of_a_full_rewrite(api: Api, db, admin) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(11)
+    sections, names, values = ["Args", "General", "properties"], ["a", "b", "c", "d"], ["1", "2", "10", "x", ""]
+    task = api("tasks.create", {"name": "params", "type": "training"})["id"]
+    for step in range(25):
+        kind = rng.choice(["edit", "edit", "delete"])
+        if kind == "edit":
+            items = [{"section": rng.choice(sections), "name": rng.choice(names), "value": rng.choice(values)}
+                     for _ in range(rng.randint(1, 4))]  # fmt: skip
+            replace = rng.choice(["none", "none", "section", "all"])
+            api("tasks.edit_hyper_params", {"task": task, "hyperparams": items, "replace_hyperparams": replace})
+        else:
+            keys = [{"section": rng.choice(sections), "name": rng.choice(names)} for _ in range(rng.randint(1, 2))]
+            api("tasks.delete_hyper_params", {"task": task, "hyperparams": keys})
+        assert _rows(db, task) == _expected(db, admin, task), f"step {step}: {kind}"
+    assert _rows(db, task)  # the walk left some parameters
+
+
+def test_moving_company_rewrites_the_rows(db, admin, stored) -> None:  # type: ignore[no-untyped-def]
+    other = accounts.create_company(db, "elsewhere")
+    with db.write() as conn:
+        old = repo.get_task(conn, (admin.company,), stored["id"])
+        repo.replace_task(conn, old, {**old, "company": other})
+    assert {row[3] for row in _rows(db, stored["id"])} == {other}
+
+
+
+def test_prepared_statements_raise_what_sqlalchemy_raises(db, stored) -> None:  # type: ignore[no-untyped-def]
+    """Driver errors come wrapped as SQLAlchemy wraps them (the engine maps some to 400s)."""
+    with pytest.raises(IntegrityError), db.write() as conn:
+        repo.insert_task(conn, stored)  # the same id again

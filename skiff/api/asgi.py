@@ -7,13 +7,14 @@ declares its transaction (``Endpoint.transaction``) has its credential checked i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 from pydantic import BaseModel
 
 from skiff.api import authn, envelope, transport
@@ -48,7 +49,7 @@ class _Incoming:
 class SkiffAPI:
     def __init__(self, app: AppContext) -> None:
         self.app = app
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._calls: ThreadPoolExecutor | None = None
         self._openapi: bytes | None = None
         self._files = FilesEndpoint(app)
 
@@ -86,9 +87,12 @@ class SkiffAPI:
             client[0] if client else None,
             too_large,
         )
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.app.settings.threads)
-        status, payload = await anyio.to_thread.run_sync(self.process, incoming, limiter=self._limiter)
+        if self._calls is None:
+            self._calls = ThreadPoolExecutor(self.app.settings.threads, thread_name_prefix="skiff-call")
+        # the event loop's own executor hand-off: anyio's (a Condition-based queue per worker)
+        # cost ~18 us more per call. A cancelled request (server shutdown) stops waiting at once;
+        # its call still runs to the end of its transaction in the worker.
+        status, payload = await asyncio.get_running_loop().run_in_executor(self._calls, self.process, incoming)
         await self._send(send, status, payload, _JSON_HEADERS)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -100,6 +104,9 @@ class SkiffAPI:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await jobs.stop()
+                if self._calls is not None:
+                    self._calls.shutdown(wait=False)
+                    self._calls = None
                 self.app.db.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

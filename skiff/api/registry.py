@@ -87,9 +87,15 @@ class EndpointSet:
         return register
 
 
+#: How many (name, version) resolutions a registry remembers (clients use a handful of versions;
+#: the bound is for clients that send arbitrary ones).
+_RESOLVED_SIZE = 4096
+
+
 class Registry:
     def __init__(self, endpoints: Iterable[Endpoint] = ()) -> None:
         self._by_name: dict[str, list[Endpoint]] = {}
+        self._resolved: dict[tuple[str, Version], Endpoint | None] = {}
         for endpoint in endpoints:
             self.add(endpoint)
 
@@ -99,13 +105,20 @@ class Registry:
             raise ValueError(f"{endpoint.name} v{endpoint.min_version} declared twice")
         versions.append(endpoint)
         versions.sort(key=lambda e: e.min_version)
+        self._resolved.clear()
 
     def resolve(self, name: str, version: Version) -> Endpoint | None:
-        """The handler with the highest min_version not above ``version``."""
+        """The handler with the highest min_version not above ``version`` (remembered: every
+        call resolves one)."""
+        key = (name, version)
+        if key in self._resolved:
+            return self._resolved[key]
         found = None
         for endpoint in self._by_name.get(name, ()):
             if endpoint.min_version <= version:
                 found = endpoint
+        if len(self._resolved) < _RESOLVED_SIZE:
+            self._resolved[key] = found
         return found
 
     def names(self) -> list[str]:

@@ -171,7 +171,7 @@ def edit_task(
         # not B2: edit wants a draft unless forced, and then takes any status (spec §5.4)
         if not force and old.get("status", "created") != "created":
             raise error("invalid_task_status", expected="created", status=old.get("status"))
-        new = copy.deepcopy(old)
+        new = docs.copy_document(old)
         fields = copy.deepcopy(fields)
         docs.apply_legacy_write(fields, version, old, now)
         written = docs.apply_fields(new, fields, now)
@@ -197,7 +197,7 @@ _UPDATE_FIELDS = ("name", "tags", "system_tags", "comment", "project", "status_m
 
 
 def _apply_update(conn: Connection, caller: Identity, old: dict[str, Any], fields: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-    new = copy.deepcopy(old)
+    new = docs.copy_document(old)
     written: dict[str, Any] = {}
     for key in _UPDATE_FIELDS:
         value = fields.get(key)
@@ -265,7 +265,7 @@ def update_tags(db: Database, caller: Identity, task_ids: list[str], add: list[s
     with db.write() as conn:
         found = load_many_for_write(conn, caller, task_ids)
         for old in found.values():
-            new = copy.deepcopy(old)
+            new = docs.copy_document(old)
             tags = set(new.get("tags") or [])
             if add_tags:
                 tags |= set(add_tags)
@@ -295,7 +295,7 @@ def _modify(
         old = load_for_write(conn, caller, task)
         if check is not None:
             check(old)
-        new = copy.deepcopy(old)
+        new = docs.copy_document(old)
         bump = change(new, now)
         stamp(new, caller, now, last_update=bump)
         repo.replace_task(conn, old, new)
@@ -332,7 +332,7 @@ def edit_hyper_params(db: Database, caller: Identity, task: str, items: list[dic
     only_properties = all(section == PROPERTIES for section, _, _ in parsed)
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        current = copy.deepcopy(doc.get("hyperparams") or {})
+        current = docs.copy_document(doc.get("hyperparams") or {})
         if replace == "all":
             current = {}
         elif replace == "section":
@@ -362,7 +362,7 @@ def delete_hyper_params(db: Database, caller: Identity, task: str, keys: list[di
     only_properties = sections == {PROPERTIES}
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        current = copy.deepcopy(doc.get("hyperparams") or {})
+        current = docs.copy_document(doc.get("hyperparams") or {})
         for section in whole:
             current.pop(section, None)
         for section, name in single:
@@ -384,7 +384,7 @@ def edit_configuration(db: Database, caller: Identity, task: str, items: list[di
         parsed[name] = docs.normalize_config_item(item, name, f"configuration.{name}")
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        current = {} if replace else copy.deepcopy(doc.get("configuration") or {})
+        current = {} if replace else docs.copy_document(doc.get("configuration") or {})
         current.update(parsed)
         doc["configuration"] = current
         return True
@@ -433,7 +433,7 @@ def delete_artifacts(db: Database, caller: Identity, task: str, artifact_ids: li
 
 def add_or_update_model(db: Database, caller: Identity, task: str, name: str, model: str, kind: str, iteration: int | None) -> None:
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        models = copy.deepcopy(doc.get("models") or {})
+        models = docs.copy_document(doc.get("models") or {})
         items = models.setdefault(kind, [])
         for item in items:
             if item.get("name") == name:
@@ -456,7 +456,7 @@ def add_or_update_model(db: Database, caller: Identity, task: str, name: str, mo
 
 def delete_models(db: Database, caller: Identity, task: str, items: list[dict[str, Any]]) -> None:
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        models = copy.deepcopy(doc.get("models") or {})
+        models = docs.copy_document(doc.get("models") or {})
         for item in items:
             kind, name = item.get("type"), item.get("name")
             models[kind] = [m for m in models.get(kind, []) if m.get("name") != name]

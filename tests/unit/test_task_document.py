@@ -180,3 +180,19 @@ def test_read_form_legacy_versions() -> None:
 @pytest.mark.parametrize("key", ["%_", "%_x", "a%_b", "_%_", "%%_"])
 def test_percent_underscore_round_trips(key: str) -> None:
     assert unescape_key(escape_key(key)) == key
+
+
+def test_copy_document_is_deep() -> None:
+    from datetime import datetime
+
+    from skiff.domain.task_document import copy_document
+
+    doc = {"id": "t", "created": datetime(2024, 1, 2), "hyperparams": {"Args": {"lr": {"value": "0.1"}}},
+           "tags": ["a"], "models": {"input": [{"name": "m", "model": "x"}]}, "last_iteration": 3, "x": None}  # fmt: skip
+    copied = copy_document(doc)
+    assert copied == doc
+    copied["hyperparams"]["Args"]["lr"]["value"] = "1"
+    copied["tags"].append("b")
+    copied["models"]["input"][0]["name"] = "n"
+    assert doc["hyperparams"]["Args"]["lr"]["value"] == "0.1"
+    assert doc["tags"] == ["a"] and doc["models"]["input"][0]["name"] == "m"

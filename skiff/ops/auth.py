@@ -71,7 +71,9 @@ class BasicCredentials:
     access_key: str
     secret: str
 
-    def _verified_key(self) -> tuple[str, bytes]:
+    @property
+    def pair(self) -> tuple[str, bytes]:
+        """(access key, secret digest): how ``_verified_secrets`` knows them."""
         return self.access_key, hashlib.sha256(self.secret.encode()).digest()
 
 
@@ -110,7 +112,7 @@ def _check(row: dict[str, Any] | None, credentials: Credentials) -> Identity:
         return _identity(row)
     if row is None:
         raise error("invalid_credentials")
-    verified = credentials._verified_key()
+    verified = credentials.pair
     if _verified_secrets.get(verified) is None:
         if not verify_secret(credentials.secret, row["secret_hash"]):
             raise error("invalid_credentials")
@@ -138,7 +140,7 @@ def authenticated(db: Database, credentials: Credentials, *, write: bool) -> Ite
     """Open the transaction of a use case (a write one with ``write``), check ``credentials`` in
     it first and yield the identity with a database whose ``read()``/``write()`` join that
     transaction. The use case must be one transaction: see ``_JoinedDatabase``."""
-    if isinstance(credentials, BasicCredentials) and _verified_secrets.get(credentials._verified_key()) is None:
+    if isinstance(credentials, BasicCredentials) and _verified_secrets.get(credentials.pair) is None:
         authenticate(db, credentials)  # the slow hash check, not while holding the write lock
     with db.write() if write else db.read() as conn:
         identity = _check(repo.find_credentials(conn, credentials.access_key), credentials)
@@ -156,7 +158,8 @@ class _JoinedDatabase(Database):
     is a bug in the endpoint's declaration: the first raises here, the second in
     ``authenticated``, both before anything is committed."""
 
-    def __init__(self, db: Database, conn: Connection, *, writable: bool) -> None:  # noqa: D107 (shares db's engine)
+    def __init__(self, db: Database, conn: Connection, *, writable: bool) -> None:
+        # not Database.__init__: no engine of its own, db's is shared
         self.url, self.dialect, self.engine = db.url, db.dialect, db.engine
         self._conn = conn
         self._writable = writable

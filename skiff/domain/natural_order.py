@@ -50,6 +50,12 @@ def natural_key(text: str) -> tuple[Any, ...]:
     return tuple(primary), tuple(accents), tuple(cases), text
 
 
+#: The key without the cache: the collation compares each string many times in one sort, but
+#: ``sort_key`` and ``tie_key`` see each stored value and task id about once, so caching their keys
+#: only filled the cache (up to 65,536 keys of 0.5-2.5 KB) as tasks were written (issue 8).
+_uncached_natural_key = natural_key.__wrapped__
+
+
 # Byte rendering. Primary elements occupy disjoint byte ranges in their kind's order: symbols
 # 0x01-0x3F, digit runs 0x40-0x5F (the run's length, then its digits two per byte), letters their
 # UTF-8 code point (>= 0x61 once case-folded), and 0x00 ends the sequence, so that a shorter
@@ -82,7 +88,7 @@ def sort_key(text: str) -> bytes:
     """``natural_key(text)`` as bytes that compare alike, cut at ``SORT_KEY_BYTES``. Accents and
     cases are only compared between equal primaries (so between equally long tuples): each is
     one byte when trivial (no accent, all lowercase), else a marker and the full sequence."""
-    primary, accents, cases, _ = natural_key(text)
+    primary, accents, cases, _ = _uncached_natural_key(text)
     parts = [_primary(primary)]
     if any(accents):
         parts.append(b"\x02" + b"".join(a.encode() + b"\x01" for a in accents))
@@ -97,4 +103,4 @@ def tie_key(task_id: str) -> bytes:
     """The start of the primary part of an id's natural key: consistent with the natural ``id``
     tie-break, which the query still applies to the ids it does not tell apart (same start,
     or only leading zeros or case differ); 16 bytes cover 16 or more characters of an id."""
-    return _primary(natural_key(task_id)[0])[:TIE_KEY_BYTES]
+    return _primary(_uncached_natural_key(task_id)[0])[:TIE_KEY_BYTES]

@@ -1,6 +1,6 @@
 """Memory that grew while the server ran (issue 8): glibc's malloc arenas, which ``skiff serve``
 caps (without the cap every thread that allocates gets an arena of its own, each keeping the free
-space its big buffers leave)."""
+space its big buffers leave), and the natural key cache, which stored keys no longer fill."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import os
 import platform
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from skiff.cli import MALLOC_TUNING
+from skiff.domain.natural_order import natural_key, sort_key, tie_key
 
 glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc tuning is for glibc")
 
@@ -71,3 +73,9 @@ def test_a_variable_set_by_the_user_wins(tmp_path: Path) -> None:
     assert "MALLOC_ARENA_MAX" not in preset["applied"]
     assert preset["arenas"] > 2
 
+
+def test_stored_sort_keys_leave_the_collation_cache_alone() -> None:
+    before = natural_key.cache_info()
+    keys = {(sort_key(f"run {n} lr=0.{uuid.uuid4().int}"), tie_key(uuid.uuid4().hex)) for n in range(200)}
+    assert len(keys) == 200
+    assert natural_key.cache_info() == before

@@ -13,6 +13,13 @@ from skiff.domain.patterns import compile_linear
 from skiff.storage.tables import NATURAL_COLLATION
 
 BUSY_TIMEOUT_MS = 30_000
+#: SQLite's heap limit for the whole process (``PRAGMA soft_heap_limit``; the setting is global,
+#: so each connection sets the same value). Past it, page caches reuse their least recently used
+#: pages instead of growing: without it each pooled connection fills a 2 MiB cache of its own and
+#: the server's memory grows with the pool size long after start (issue 8). Sorters and prepared
+#: statements may still go past it; a dropped page is read again from the file, usually from the
+#: operating system's cache.
+SOFT_HEAP_LIMIT_BYTES = 16 * 2**20
 
 
 @functools.lru_cache(maxsize=256)
@@ -43,6 +50,7 @@ def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     # In WAL mode NORMAL survives process crashes (SIGKILL); only power loss may drop the tail.
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT_BYTES}")
     cur.close()
     dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
     dbapi_conn.create_collation(NATURAL_COLLATION, _natural_compare)

@@ -7,7 +7,7 @@ with initdb/pg_ctl, via ``runuser -u postgres`` when run as root), then drives i
 and edits, hyperparameters, queries, events batches (scalars and logs) and their reads, and
 enqueue/pop. Per minute it prints requests, errors, p50/p99 latency and the server's RSS (all
 its processes); at the end a summary line against the targets: 0 errors, RSS growth after the
-warm-up minute at most 10%.
+warm-up minute at most 10%, and the exceptions in the server's log, if any.
 
     python benchmarks/soak.py [--minutes 10] [--connections 32] [--pg-url URL | --postgresql] [--workers N]
 """
@@ -110,6 +110,16 @@ class Stats:
                     self.error_samples.append(error)
 
 
+def _message(reply: httpx.Response) -> str:
+    """The envelope's result code and message (a 500 names only the exception type: the server's
+    log, whose exceptions are printed at the end, has the rest), else the start of the text."""
+    try:
+        meta = reply.json()["meta"]
+        return f"{meta['result_code']}/{meta['result_subcode']} {meta['result_msg']}"
+    except (ValueError, KeyError, TypeError):
+        return reply.text[:300]
+
+
 class Connection:
     """One client connection running a weighted random mix of calls."""
 
@@ -131,7 +141,7 @@ class Connection:
         try:
             reply = self.client.post(f"/{endpoint}", content=payload, headers={"Content-Type": ctype})
             if reply.status_code != 200:
-                error = f"{endpoint}: {reply.status_code} {reply.text[:200]}"
+                error = f"{endpoint}: {reply.status_code} {_message(reply)}"
             else:
                 data = reply.json()["data"]
         except httpx.HTTPError as exc:
@@ -198,6 +208,20 @@ class Connection:
         while time.monotonic() < until:
             self.random.choices(actions, weights)[0]()
         self.client.close()
+
+
+def server_exceptions(log: str, limit: int = 10) -> list[str]:
+    """The exception that ends each traceback in the server's log (what a 500 was), the last few."""
+    lines = log.splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            end = number + 1
+            while end < len(lines) and lines[end].startswith(" "):
+                end += 1
+            if end < len(lines):
+                found.append(lines[end])
+    return found[-limit:]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -277,6 +301,8 @@ def main() -> int:
             label = f"PostgreSQL ({db_url.rpartition('@')[2]})" if db_url else "SQLite"
             with live_server(directory / "data", db_url, "--workers", str(args.workers), env=env, timeout=120) as server:
                 ok = soak(server.url, server.process.pid, args.minutes, args.connections, label)
+                for line in server_exceptions(server.output):
+                    print(f"  server: {line}")
     return 0 if ok else 1
 
 

@@ -447,7 +447,7 @@ def time_in_process(db_url: str, data_dir: Path, ids: list[str], seconds: float,
     settings = Settings(data_dir=data_dir, db_url=normalize_db_url(db_url))
     db = open_database(settings)
     version = Version.parse(API_VERSION)
-    caller = auth.authenticate_basic(db, BENCH_KEY, BENCH_SECRET)
+    caller = auth.authenticate(db, auth.BasicCredentials(BENCH_KEY, BENCH_SECRET))
     rng = random.Random(7)
     counter = iter(range(10**9))
     order_key = f"-last_metrics.{md5(METRIC_TITLE)}.{md5(ORDER_METRIC)}.value"

@@ -127,14 +127,6 @@ def authenticate(db: Database, credentials: Credentials) -> Identity:
     return _check(row, credentials)  # the slow hash check (first use only) outside the transaction
 
 
-def authenticate_basic(db: Database, access_key: str, secret: str) -> Identity:
-    return authenticate(db, BasicCredentials(access_key, secret))
-
-
-def authenticate_token(db: Database, key: bytes, token: str) -> Identity:
-    return authenticate(db, verify_token(key, token))
-
-
 @contextmanager
 def authenticated(db: Database, credentials: Credentials, *, write: bool) -> Iterator[tuple[Identity, Database]]:
     """Open the transaction of a use case (a write one with ``write``), check ``credentials`` in

@@ -590,7 +590,8 @@ def find_tasks(
     """Tasks matching ``query``; ``projects`` replaces the project condition (subproject expansion).
     ``BadPattern``: PostgreSQL refused a regular expression that Python's ``re`` accepted."""
     try:
-        found = _rows(conn, companies, select_tasks(conn, companies, query, projects=projects))
+        statement = select_tasks(conn, companies, query, projects=projects)
+        found = _rows(conn, companies, statement)
         param = _leading_param(query)
         if param is None or len(found) >= query.limit:
             return found
@@ -598,8 +599,8 @@ def find_tasks(
         if found:
             valued = query.offset + len(found)
         else:
-            statement = select_tasks(conn, companies, query, projects=projects).order_by(None).offset(None).limit(None)
-            valued = conn.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+            every = statement.order_by(None).offset(None).limit(None).subquery()
+            valued = conn.execute(select(func.count()).select_from(every)).scalar_one()
         rest = _without_param_value(conn, companies, query, projects, param)
         return found + _rows(conn, companies, rest.offset(max(0, query.offset - valued)).limit(query.limit - len(found)))
     except DBAPIError as exc:

@@ -151,7 +151,8 @@ tasks = Table(
     # sorts, and the watchdog's (status, last_update)
     Index(None, "company", "project", "status", "type"),
     Index(None, "company", "project", "user"),
-    Index(None, "company", "project", "parent"),
+    # with the id: a project's ids without reading its rows (the ids a sort by a parameter joins)
+    Index(None, "company", "project", "parent", "id"),
     Index(None, "company", "status", "type"),
     Index(None, "company", "type"),
     Index(None, "company", "user"),
@@ -211,7 +212,10 @@ task_hyperparams = Table(
         sqlite_where=text(f"length(value) <= {INDEXED_VALUE_LENGTH}"),
         postgresql_where=text(f"length(value) <= {INDEXED_VALUE_LENGTH}"),
     ),
-    Index("ix_task_hyperparams_order", "section", "name", "sort_key", "task_key"),
+    Index("ix_task_hyperparams_order", "section", "name", "sort_key", "task_key", postgresql_include=["task"]),
+    # SQLite: clustered on the primary key, so a task's value is one B-tree descent and every
+    # index carries ``task`` (walking the order index never reads the table)
+    sqlite_with_rowid=False,
 )
 
 #: The natural ("ICU en_US, numericOrdering") collation of spec tasks-queries §4.3: digit runs

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from skiff.domain.task_query import parse_query
+from skiff.storage.repos import task_queries
 from skiff.storage.repos.task_queries import explain, explain_tasks
 from tests.support import DIALECT, Api
 
@@ -51,8 +52,10 @@ def test_common_queries_do_not_scan_tasks(db, company: str, populated: None, nam
     assert plan, "no plan"
     assert full_scans_of_tasks(plan) == [], "\n".join(plan)
     if DIALECT == "postgresql" and name == "hyperparameter filter":
-        # the partial value index (short values) serves equality on a parameter's value
-        assert any("ix_task_hyperparams_section_name_value" in line for line in plan), "\n".join(plan)
+        # an index serves equality on a parameter's value (with sequential scans off, PostgreSQL
+        # still scans when no index can); which one is the planner's choice: the partial value
+        # index or, by its statistics, the order index on (section, name)
+        assert not [line for line in plan if "Seq Scan on task_hyperparams" in line], "\n".join(plan)
 
 
 def test_the_check_notices_a_full_scan(db, company: str, populated: None) -> None:  # type: ignore[no-untyped-def]
@@ -65,3 +68,24 @@ def test_the_check_notices_a_full_scan(db, company: str, populated: None) -> Non
     with db.read() as conn:
         plan = explain(conn, select(tasks.c.id).where(tasks.c.comment.like("%x%")))
     assert full_scans_of_tasks(plan), "\n".join(plan)
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL's planner chooses its own path")
+@pytest.mark.parametrize("walk", [True, False], ids=["walking the order index", "sorting the project"])
+def test_ordering_by_a_hyperparameter_reads_only_indexes(  # type: ignore[no-untyped-def]
+    db, company: str, populated: None, monkeypatch: pytest.MonkeyPatch, walk: bool
+) -> None:
+    """Both ways of ordering a project by a hyperparameter (``_walks_param_index`` picks one)
+    read the parameter from an index: the order index carries the task, the clustered primary
+    key the value. When the plan starts from the project's tasks, it takes their ids from an
+    index, not from the task rows. (Left to itself, SQLite may walk the order index anyway.)"""
+    monkeypatch.setattr(task_queries, "_walks_param_index", lambda *_: walk)
+    with db.read() as conn:
+        plan = explain_tasks(conn, [company, ""], parse_query(QUERIES["ordered by a hyperparameter"]))
+    shown = "\n".join(plan)
+    params = [line for line in plan if "task_hyperparams" in line]
+    assert params and all("COVERING INDEX" in line or "USING PRIMARY KEY" in line for line in params), shown
+    if walk:
+        assert plan[0].startswith("SEARCH task_hyperparams USING COVERING INDEX ix_task_hyperparams_order"), shown
+    elif plan[0].startswith("SEARCH tasks"):
+        assert "COVERING INDEX" in plan[0], shown

@@ -268,3 +268,54 @@ def test_input_model_rows_are_backfilled(database: Database) -> None:
     migrate(database, command.downgrade, "0010")
     with database.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM task_tags WHERE kind = 'input_model'")).scalar() == 0
+
+
+def _hyperparam_rows(database: Database) -> list[tuple]:
+    with database.read() as conn:
+        query = "SELECT task, section, name, company, value, sort_key, task_key FROM task_hyperparams ORDER BY task, name"
+        return [tuple(r) for r in conn.execute(text(query))]
+
+
+def _clustered(database: Database) -> bool:
+    """SQLite: whether ``task_hyperparams`` is a WITHOUT ROWID table."""
+    with database.read() as conn:
+        sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'task_hyperparams'")).scalar_one()
+    return "WITHOUT ROWID" in sql.upper()
+
+
+def test_hyperparam_rows_survive_the_clustered_table(database: Database) -> None:
+    """0014 copies ``task_hyperparams`` into a WITHOUT ROWID table on SQLite (and back on
+    downgrade) and moves the project index to carry the id: every row survives both ways."""
+    migrate(database, command.upgrade, "0013")
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO companies (id, name, created) VALUES ('c1', 'c', CURRENT_TIMESTAMP)"))
+        for task in ("t1", "t2"):
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (id, company, \"user\", name, type, status, created, document) "
+                    "VALUES (:id, 'c1', 'u1', 'n', 'training', 'created', CURRENT_TIMESTAMP, '{}')"
+                ),
+                {"id": task},
+            )
+            for name, value, key in (("lr", "0.1", b"\x01lr"), ("empty", None, None)):
+                conn.execute(
+                    text(
+                        "INSERT INTO task_hyperparams (task, section, name, company, value, sort_key, task_key) "
+                        "VALUES (:task, 'Args', :name, 'c1', :value, :key, :tk)"
+                    ),
+                    {"task": task, "name": name, "value": value, "key": key, "tk": task.encode()},
+                )
+    before = _hyperparam_rows(database)
+    assert len(before) == 4
+    migrate(database, command.upgrade, "0014")
+    assert _hyperparam_rows(database) == before
+    if DIALECT == "sqlite":
+        assert _clustered(database)
+    with database.write() as conn:  # the foreign key still cascades
+        conn.execute(text("DELETE FROM tasks WHERE id = 't2'"))
+    kept = [row for row in before if row[0] == "t1"]
+    assert _hyperparam_rows(database) == kept
+    migrate(database, command.downgrade, "0013")
+    assert _hyperparam_rows(database) == kept
+    if DIALECT == "sqlite":
+        assert not _clustered(database)

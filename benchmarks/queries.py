@@ -290,6 +290,16 @@ def explain(db: Any, statement: str, parameters: Any) -> str:
     return f"{verdict}: " + "; ".join(dict.fromkeys(steps))
 
 
+def explain_all(db: Any, statements: list[tuple[str, Any]]) -> str:
+    """The plans of every statement one request ran (the selection, then the documents by id),
+    the worst verdict first."""
+    if not statements:
+        return "(no statement captured)"
+    plans = list(dict.fromkeys(explain(db, statement, parameters) for statement, parameters in statements))
+    rank = ("FULL SCAN", "index-ordered", "no scan")
+    return " | ".join(sorted(plans, key=lambda plan: next(i for i, verdict in enumerate(rank) if plan.startswith(verdict))))
+
+
 def _verdict(scans: list[str], *, ordered: bool) -> str:
     if not scans:
         return "no scan of tasks"
@@ -311,8 +321,7 @@ def time_query(api: Api, body: dict[str, Any], repeat: int, log: StatementLog, d
     log.on = True
     api("tasks.get_all", body)
     log.on = False
-    plan = explain(db, *log.statements[-1]) if log.statements else "(no statement captured)"
-    return Result("", statistics.median(timings), percentile(timings, 99), plan=plan)
+    return Result("", statistics.median(timings), percentile(timings, 99), plan=explain_all(db, log.statements))
 
 
 def time_scroll(api: Api, body: dict[str, Any], repeat: int) -> Result:

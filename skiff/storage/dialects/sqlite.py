@@ -62,6 +62,9 @@ def create(url: URL, *, pool_size: int, **options: Any) -> Engine:
         **options,
         pool_size=pool_size,
         max_overflow=pool_size,
+        # the most recently used connection first: under light load a few connections serve
+        # every call, with warm page caches, and the others stay small
+        pool_use_lifo=True,
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
     )
     event.listen(engine, "connect", _on_connect)

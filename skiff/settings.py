@@ -68,6 +68,8 @@ class Settings:
     watchdog_threshold_sec: int = 7200
     #: How often expired workers and runtime properties are deleted (readers ignore them anyway).
     worker_cleanup_interval_sec: int = 300
+    #: How often SQLite's full-text index is checked and, past a few segments, merged into one.
+    text_index_interval_sec: int = 600
     #: Where ``/files/`` keeps uploads (artifacts, models, debug images); default ``<data_dir>/files``.
     files_dir: Path | None = None
 
@@ -93,6 +95,7 @@ class Settings:
             watchdog_interval_sec=_env_int("SKIFF_WATCHDOG_INTERVAL_SEC", 900),
             watchdog_threshold_sec=_env_int("SKIFF_WATCHDOG_THRESHOLD_SEC", 7200),
             worker_cleanup_interval_sec=_env_int("SKIFF_WORKER_CLEANUP_INTERVAL_SEC", 300),
+            text_index_interval_sec=_env_int("SKIFF_TEXT_INDEX_INTERVAL_SEC", 600),
             files_dir=Path(os.environ["SKIFF_FILES_DIR"]) if os.environ.get("SKIFF_FILES_DIR") else None,
         )
 
@@ -130,6 +133,7 @@ class Settings:
             "SKIFF_WATCHDOG_INTERVAL_SEC": str(self.watchdog_interval_sec),
             "SKIFF_WATCHDOG_THRESHOLD_SEC": str(self.watchdog_threshold_sec),
             "SKIFF_WORKER_CLEANUP_INTERVAL_SEC": str(self.worker_cleanup_interval_sec),
+            "SKIFF_TEXT_INDEX_INTERVAL_SEC": str(self.text_index_interval_sec),
         }
         for key, value in (
             ("SKIFF_ACCESS_KEY", self.access_key),

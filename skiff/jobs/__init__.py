@@ -4,6 +4,7 @@ Jobs (one module each, each exposing ``JOB``):
 
     non_responsive_tasks   stop in_progress tasks not updated for a while (spec tasks-model §8)
     stale_workers          delete workers and runtime properties past their timeout
+    text_index             merge the segments of SQLite's full-text index
 
 Leader election. Every process of a deployment runs the same loops (``runner.JobRunner``, started
 and stopped by the ASGI lifespan), yet each job must run once per interval, not once per process.
@@ -26,10 +27,10 @@ job's use case directly; ``SKIFF_JOBS=0`` keeps a server from starting the loops
 
 from __future__ import annotations
 
-from skiff.jobs import non_responsive_tasks, stale_workers
+from skiff.jobs import non_responsive_tasks, stale_workers, text_index
 from skiff.jobs.lease import Job
 
 #: Every background job, in start order.
-JOBS: tuple[Job, ...] = (non_responsive_tasks.JOB, stale_workers.JOB)
+JOBS: tuple[Job, ...] = (non_responsive_tasks.JOB, stale_workers.JOB, text_index.JOB)
 
 __all__ = ["JOBS", "Job"]

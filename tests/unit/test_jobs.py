@@ -1,5 +1,5 @@
 """Background jobs (``skiff.jobs``): the non-responsive task watchdog (spec tasks-model §8), the
-stale-workers cleanup, the lease that lets one of N processes run a job per interval, and the
+stale-workers cleanup, the merge of SQLite's full-text index, the lease that lets one of N processes run a job per interval, and the
 asyncio loops the ASGI lifespan starts. Time is injected (``now=``, a fake clock), never slept.
 
 Each test gets its own database: the jobs work across companies, so a shared one would let one
@@ -24,11 +24,12 @@ from skiff.app import create_app
 from skiff.domain import clock
 from skiff.domain.identity import Identity
 from skiff.domain.versions import Version
-from skiff.jobs import JOBS, non_responsive_tasks, stale_workers
+from skiff.jobs import JOBS, non_responsive_tasks, stale_workers, text_index
 from skiff.jobs.runner import JobRunner
-from skiff.ops import accounts, projects, task_lifecycle, workers
+from skiff.ops import accounts, projects, task_lifecycle, task_queries, workers
 from skiff.ops import tasks as task_ops
 from skiff.ops.task_watchdog import REASON, stop_non_responsive_tasks
+from skiff.ops.text_index import compact_text_index
 from skiff.settings import Settings
 from skiff.storage import schema
 from skiff.storage.engine import Database
@@ -36,7 +37,8 @@ from skiff.storage.repos import projects as projects_repo
 from skiff.storage.repos import tasks as tasks_repo
 from skiff.storage.tables import companies, leases, worker_runtime_properties
 from skiff.storage.tables import workers as workers_table
-from tests.support import new_database_url
+from skiff.storage.repos import text_index as text_index_repo
+from tests.support import DIALECT, new_database_url
 
 SETTINGS = Settings(jobs=True)  # the defaults: watchdog every 900 s, threshold 7200 s
 THRESHOLD = timedelta(seconds=7200)
@@ -240,6 +242,44 @@ def test_stale_workers_job_deletes_expired_workers_and_properties(db: Database) 
         assert list(conn.execute(select(worker_runtime_properties.c.key)).scalars()) == ["lasting"]
 
 
+# the full-text index ------------------------------------------------------------------------------
+def _search(db: Database, caller: Identity, term: str) -> list[str]:
+    body = {"search_text": term, "order_by": ["-last_update"], "page_size": 500}
+    return [t["id"] for t in task_queries.list_tasks(db, caller, body).docs]
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL's GIN index is kept by autovacuum")
+def test_the_text_index_job_merges_the_segments_of_many_small_writes(db: Database) -> None:
+    caller = identity(db)
+    for i in range(60):  # one transaction each: a segment each, partly merged by FTS5 itself
+        task_ops.create_task(db, caller, {"name": f"resnet run {i}" if i % 3 else f"vit run {i}", "type": "training"},
+                             Version.parse("2.31"))  # fmt: skip
+    with db.read() as conn:
+        before = text_index_repo.segments(conn)
+    assert before > 1
+    found = {term: _search(db, caller, term) for term in ("resnet", "vit", "run")}
+    assert [len(found[t]) for t in ("resnet", "vit", "run")] == [40, 20, 60]
+
+    assert compact_text_index(db, threshold=before) == 0  # not past the threshold: untouched
+    assert compact_text_index(db, threshold=1, pages=4) > 1  # small steps: several transactions
+    with db.read() as conn:
+        assert text_index_repo.segments(conn) == 1
+    assert {term: _search(db, caller, term) for term in found} == found
+    assert compact_text_index(db, threshold=0) == 1  # one segment: a step that finds nothing to merge
+
+
+def test_the_text_index_job_runs_under_its_lease(db: Database) -> None:
+    caller = identity(db)
+    for i in range(3):
+        task_ops.create_task(db, caller, {"name": f"resnet {i}", "type": "training"}, Version.parse("2.31"))
+    now = clock.now()
+    # three segments are below the threshold: the job runs and merges nothing
+    assert text_index.run_once(db, now=now, settings=SETTINGS) == 0
+    assert text_index.run_once(db, now=now, settings=SETTINGS) is None  # the lease holds until the next interval
+    assert text_index.run_once(db, now=now + timedelta(seconds=600), settings=SETTINGS) == 0
+    assert text_index.run_once(db, now=now, settings=Settings(text_index_interval_sec=0)) is None
+
+
 # the loops ---------------------------------------------------------------------------------------
 class FakeTime:
     """A clock that moves only when the runner sleeps."""
@@ -263,7 +303,7 @@ def test_the_runner_runs_a_job_one_interval_after_start(db: Database) -> None:
     task = new_task(db, caller)
     backdate(db, task, start - THRESHOLD)
     fake = FakeTime(start)
-    settings = Settings(jobs=True, worker_cleanup_interval_sec=0)
+    settings = Settings(jobs=True, worker_cleanup_interval_sec=0, text_index_interval_sec=0)
 
     async def scenario() -> datetime:
         runner = JobRunner(db, settings, now=fake.now, sleep=fake.sleep)
@@ -293,7 +333,7 @@ def test_the_runner_starts_nothing_when_jobs_are_off(db: Database) -> None:
         return count
 
     assert asyncio.run(scenario()) == 0
-    assert [job.name for job in JOBS] == ["non_responsive_tasks", "stale_workers"]
+    assert [job.name for job in JOBS] == ["non_responsive_tasks", "stale_workers", "text_index"]
 
 
 def test_the_lifespan_starts_and_stops_the_jobs(url: str, tmp_path: Path) -> None:
@@ -306,10 +346,10 @@ def test_the_lifespan_starts_and_stops_the_jobs(url: str, tmp_path: Path) -> Non
         while True:  # the loops reserve their leases first thing
             with database.read() as conn:
                 found = dict(conn.execute(select(leases.c.name, leases.c.expires_at)).all())
-            if len(found) == 2 or time.monotonic() > deadline:
+            if len(found) == 3 or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
-    assert set(found) == {"non_responsive_tasks", "stale_workers"}
+    assert set(found) == {"non_responsive_tasks", "stale_workers", "text_index"}
     assert found["non_responsive_tasks"] - before >= timedelta(seconds=900)
     assert found["stale_workers"] - before >= timedelta(seconds=300)
 
@@ -319,9 +359,11 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKIFF_WATCHDOG_INTERVAL_SEC", "60")
     monkeypatch.setenv("SKIFF_WATCHDOG_THRESHOLD_SEC", "120")
     monkeypatch.setenv("SKIFF_WORKER_CLEANUP_INTERVAL_SEC", "30")
+    monkeypatch.setenv("SKIFF_TEXT_INDEX_INTERVAL_SEC", "45")
     settings = Settings.from_env()
     assert (settings.jobs, settings.watchdog_interval_sec, settings.watchdog_threshold_sec) == (False, 60, 120)
-    assert settings.worker_cleanup_interval_sec == 30
+    assert (settings.worker_cleanup_interval_sec, settings.text_index_interval_sec) == (30, 45)
     env = settings.to_env()
     assert env["SKIFF_JOBS"] == "0" and env["SKIFF_WATCHDOG_THRESHOLD_SEC"] == "120"
+    assert env["SKIFF_TEXT_INDEX_INTERVAL_SEC"] == "45" and Settings().text_index_interval_sec == 600
     assert Settings().jobs and Settings().watchdog_interval_sec == 900 and Settings().watchdog_threshold_sec == 7200

@@ -30,6 +30,7 @@ import argparse
 import itertools
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -267,7 +268,7 @@ class StatementLog:
         event.listen(engine, "before_cursor_execute", self._record)
 
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if self.on and statement.lstrip().upper().startswith("SELECT") and "FROM tasks" in statement:
+        if self.on and statement.lstrip().upper().startswith("SELECT") and re.search(r"\btasks\b", statement):
             self.statements.append((statement, parameters))
 
 

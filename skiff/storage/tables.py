@@ -151,8 +151,10 @@ tasks = Table(
     # sorts, and the watchdog's (status, last_update)
     Index(None, "company", "project", "status", "type"),
     Index(None, "company", "project", "user"),
-    # with the id: a project's ids without reading its rows (the ids a sort by a parameter joins)
-    Index(None, "company", "project", "parent", "id"),
+    Index(None, "company", "project", "parent"),
+    # a project's ids without reading its rows: those a sort by a parameter joins, and the
+    # check that a task found through the parameter's order index is in scope
+    Index(None, "company", "project", "id"),
     Index(None, "company", "status", "type"),
     Index(None, "company", "type"),
     Index(None, "company", "user"),

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.sql.expression import ClauseElement, Executable, Join
 
 from skiff.domain.task_query import (
     OBJECT_ARRAYS,
@@ -461,29 +461,29 @@ def _walks_param_index(conn: Connection, companies: Sequence[str], query: TaskQu
     return scope * scope > (query.offset + query.limit) * total
 
 
-def _unindexed(column: Any) -> Any:
-    """``column`` as an expression no index serves (SQLite then plans around the other indexes)."""
-    return column.op("||")(literal_column("''"))
+class _OuterLoopJoin(Join):
+    """An inner join whose left side SQLite must read first (``CROSS JOIN … ON``): SQLite plans
+    a join of its own accord and keeps company and project conditions indexable for the right
+    side's lookups. Other dialects render a plain join."""
+
+    inherit_cache = True
+
+
+@compiles(_OuterLoopJoin, "sqlite")
+def _compile_outer_loop_join(element: _OuterLoopJoin, compiler: Any, **kw: Any) -> str:
+    side = {**kw, "asfrom": True}
+    left, right = element.left._compiler_dispatch(compiler, **side), element.right._compiler_dispatch(compiler, **side)
+    return f"{left} CROSS JOIN {right} ON {element.onclause._compiler_dispatch(compiler, **kw)}"
 
 
 def _conditions(
-    conn: Connection,
-    companies: Sequence[str],
-    query: TaskQuery,
-    projects: Sequence[str] | None,
-    *,
-    unindexed_scope: bool = False,
+    conn: Connection, companies: Sequence[str], query: TaskQuery, projects: Sequence[str] | None
 ) -> tuple[list[ColumnElement[bool]], Any, Any]:
-    """The WHERE conditions of a query, its FROM and the text score (None without one).
-    ``unindexed_scope``: the company and plain project conditions stay out of index choice."""
+    """The WHERE conditions of a query, its FROM and the text score (None without one)."""
     dialect = conn.dialect.name
-    company = _unindexed(tasks.c.company) if unindexed_scope else tasks.c.company
-    conditions: list[ColumnElement[bool]] = [company.in_(list(companies))]
-    scope = _project_values(query, projects) if unindexed_scope else None
+    conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
     for name, cond in query.lists.items():
-        if name == "project" and scope is not None:
-            conditions.append(_unindexed(tasks.c.project).in_(list(scope)))
-        elif name == "project" and projects is not None:
+        if name == "project" and projects is not None:
             conditions.append(tasks.c.project.in_(list(projects)))
         else:
             conditions.append(list_condition(name, cond))
@@ -541,14 +541,15 @@ def _with_param_value(
     conn: Connection, companies: Sequence[str], query: TaskQuery, projects: Sequence[str] | None, param: ParamPath
 ) -> Select[Any]:
     """The tasks with a value of the leading parameter, joined to its row so that the order is
-    (sort_key, task_key, id): the order of ``ix_task_hyperparams_order``."""
-    unindexed = _walks_param_index(conn, companies, query, projects)
-    conditions, source, _ = _conditions(conn, companies, query, projects, unindexed_scope=unindexed)
+    (sort_key, task_key, id): the order of ``ix_task_hyperparams_order``. Walking that index, each
+    entry's task is checked through the (company, project, id) index, never its row."""
+    conditions, source, _ = _conditions(conn, companies, query, projects)
     hp = task_hyperparams.c
-    joined = source.join(
-        task_hyperparams,
-        and_(hp.task == tasks.c.id, hp.section == param.section, hp.name == param.name, hp.sort_key.is_not(None)),
-    )
+    on = and_(hp.task == tasks.c.id, hp.section == param.section, hp.name == param.name, hp.sort_key.is_not(None))
+    if _walks_param_index(conn, companies, query, projects):
+        joined: Any = _OuterLoopJoin(task_hyperparams, source, on)
+    else:
+        joined = source.join(task_hyperparams, on)
     lead = hp.sort_key.desc() if query.order[0].descending else hp.sort_key.asc()
     rest = _order_by(query, conn.dialect.name, keys=query.order[1:], task_key=hp.task_key)
     return (

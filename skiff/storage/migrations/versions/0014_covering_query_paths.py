@@ -1,11 +1,11 @@
 """Index-only paths for a project's tasks ordered by a hyperparameter.
 
-Both ways of answering such a page used to read a row per candidate that the index could have
-carried: a project's tasks were found through (company, project, parent) and then read from
-``tasks`` for their id, and each entry of the order index was read from ``task_hyperparams`` for
-its task. At 100k tasks that was about half of the query.
+Both ways of answering such a page used to read rows that an index could have carried: a
+project's tasks were found through (company, project, parent) and then read from ``tasks`` for
+their id; each entry of the order index was read from ``task_hyperparams`` for its task, and that
+task from ``tasks`` to check its company and project. At 100k tasks that was most of the query.
 
-* ``tasks``: the (company, project, parent) index carries ``id``.
+* ``tasks``: an index on (company, project, id).
 * SQLite: ``task_hyperparams`` becomes a WITHOUT ROWID table clustered on (task, section, name):
   a task's value is one B-tree descent, and every secondary index carries ``task`` (the primary
   key) for free. The table is copied once.
@@ -27,14 +27,13 @@ _ORDER = ("ix_task_hyperparams_order", "task_hyperparams", ["section", "name", "
 
 
 def _without_rowid(enabled: bool) -> None:
-    """SQLite: copy ``task_hyperparams`` into a table with (``enabled``) or without a rowid."""
+    """SQLite: copy ``task_hyperparams`` into a WITHOUT ROWID table (``enabled``) or back."""
     with op.batch_alter_table("task_hyperparams", recreate="always", table_kwargs={"sqlite_with_rowid": not enabled}):
         pass
 
 
 def upgrade() -> None:
-    op.drop_index("ix_tasks_company_project_parent", table_name="tasks")
-    op.create_index("ix_tasks_company_project_parent_id", "tasks", ["company", "project", "parent", "id"])
+    op.create_index("ix_tasks_company_project_id", "tasks", ["company", "project", "id"])
     if op.get_bind().dialect.name == "sqlite":
         _without_rowid(True)
     else:
@@ -48,5 +47,4 @@ def downgrade() -> None:
     else:
         op.drop_index(_ORDER[0], table_name=_ORDER[1])
         op.create_index(*_ORDER)
-    op.drop_index("ix_tasks_company_project_parent_id", table_name="tasks")
-    op.create_index("ix_tasks_company_project_parent", "tasks", ["company", "project", "parent"])
+    op.drop_index("ix_tasks_company_project_id", table_name="tasks")

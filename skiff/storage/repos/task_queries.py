@@ -467,9 +467,9 @@ def _walks_param_index(conn: Connection, companies: Sequence[str], query: TaskQu
 
 
 class _OuterLoopJoin(Join):
-    """An inner join whose left side SQLite must read first (``CROSS JOIN … ON``): SQLite plans
-    a join of its own accord and keeps company and project conditions indexable for the right
-    side's lookups. Other dialects render a plain join."""
+    """An inner join whose left side SQLite reads first: ``CROSS JOIN … ON``, which its planner
+    never reorders, so the company and project conditions can stay indexable for the right
+    side's lookups without making the planner start from them. Other dialects: a plain join."""
 
     inherit_cache = True
 

@@ -3,11 +3,18 @@
 ``Database.read()`` opens a plain transaction; ``Database.write()`` one that takes the write lock
 up front (SQLite ``BEGIN IMMEDIATE``, so two writers queue on ``busy_timeout`` instead of failing
 with "database is locked" halfway through). Dialect specifics live in ``dialects/``.
+
+SQLite has one writer at a time, and a writer that finds the lock taken polls for it with
+growing sleeps (up to 100 ms each), so under concurrent writes the lock sits free while waiters
+sleep, and a write can wait seconds. A process's own writers therefore queue on a lock in the
+process first and reach ``BEGIN IMMEDIATE`` one at a time; ``busy_timeout`` still arbitrates
+between processes (``serve --workers N``, administrative commands).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +30,9 @@ from skiff.storage.dialects import postgresql as pg_dialect
 from skiff.storage.dialects import sqlite as sqlite_dialect
 
 _WRITE = "skiff_write"
+#: SQLite: how long a writer waits for the process's other writers (as long as SQLite's own
+#: ``busy_timeout`` lets it wait for other processes).
+WRITER_QUEUE_TIMEOUT_SEC = 30
 _JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
@@ -60,13 +70,19 @@ class Database:
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         event.listen(self.engine, "begin", self._begin)
+        #: SQLite: this process's writers, one at a time (see the module's docstring)
+        self._writers = threading.RLock() if self.dialect == "sqlite" else None
 
     def _begin(self, conn: Connection) -> None:
         if self.dialect == "sqlite":
             write = conn.get_execution_options().get(_WRITE, False)
             # on the driver's connection: 13-20 us less per transaction than a statement
             # through SQLAlchemy, whose execution machinery does nothing useful here
-            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
+            statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+            try:
+                conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+            except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it
+                raise DBAPIError.instance(statement, (), exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -76,10 +92,16 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        with _refusing_oversized_values(), self.engine.connect() as conn:
-            conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+        # past the queue's timeout, go on to SQLite's own wait (and its "database is locked")
+        queued = self._writers is not None and self._writers.acquire(timeout=WRITER_QUEUE_TIMEOUT_SEC)
+        try:
+            with _refusing_oversized_values(), self.engine.connect() as conn:
+                conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    yield conn
+        finally:
+            if queued:
+                self._writers.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
         self.engine.dispose()

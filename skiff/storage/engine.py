@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, event
@@ -57,6 +58,17 @@ def _refusing_oversized_values() -> Iterator[None]:
         raise error("validation_error", reason) from None
 
 
+@contextmanager
+def driver_errors(conn: Connection, statement: str, params: Any, *, many: bool = False) -> Iterator[None]:
+    """Driver errors of a statement run on ``conn``'s DB-API connection, raised as SQLAlchemy
+    raises them from ``Connection.execute`` (``IntegrityError``, ``OperationalError`` …)."""
+    error_class = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except error_class as exc:
+        raise DBAPIError.instance(statement, params, exc, error_class, dialect=conn.dialect, ismulti=many) from exc
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 16) -> None:
         self.url = normalize_db_url(url)
@@ -79,10 +91,8 @@ class Database:
             # on the driver's connection: 13-20 us less per transaction than a statement
             # through SQLAlchemy, whose execution machinery does nothing useful here
             statement = "BEGIN IMMEDIATE" if write else "BEGIN"
-            try:
+            with driver_errors(conn, statement, ()):
                 conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
-            except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it
-                raise DBAPIError.instance(statement, (), exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

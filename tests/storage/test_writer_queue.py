@@ -37,20 +37,21 @@ def _increment(db: Database, inside: threading.Event | None = None, release: thr
         conn.execute(text("UPDATE counter SET n = n + 1"))
 
 
+def _try(db: Database, failed: list[BaseException]) -> None:
+    """``_increment``, keeping what it raised in ``failed``."""
+    try:
+        _increment(db)
+    except BaseException as exc:  # noqa: BLE001 - the caller asserts on it
+        failed.append(exc)
+
+
 def test_writers_of_one_process_wait_for_each_other_not_for_sqlite(impatient: Database) -> None:
     inside, release = threading.Event(), threading.Event()
     holder = threading.Thread(target=_increment, args=(impatient, inside, release))
     holder.start()
     assert inside.wait(10)
     errors: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            _increment(impatient)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    waiters = [threading.Thread(target=write) for _ in range(4)]
+    waiters = [threading.Thread(target=_try, args=(impatient, errors)) for _ in range(4)]
     for waiter in waiters:
         waiter.start()
     release.set()
@@ -84,7 +85,7 @@ def test_the_queue_gives_way_to_sqlites_wait_after_its_timeout(impatient: Databa
     holder.start()
     assert inside.wait(10)
     failed: list[BaseException] = []
-    other = threading.Thread(target=lambda: _try(impatient, failed))
+    other = threading.Thread(target=_try, args=(impatient, failed))
     try:
         other.start()
         other.join(30)
@@ -93,9 +94,3 @@ def test_the_queue_gives_way_to_sqlites_wait_after_its_timeout(impatient: Databa
         release.set()
         holder.join(30)
 
-
-def _try(db: Database, failed: list[BaseException]) -> None:
-    try:
-        _increment(db)
-    except OperationalError as exc:
-        failed.append(exc)

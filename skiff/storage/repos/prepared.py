@@ -19,8 +19,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
+
+from skiff.storage.engine import driver_errors
 
 Processor = Callable[[Any], Any]
 
@@ -73,15 +74,12 @@ class Prepared:
         """(rows matched, result rows) of one execution on the connection's DB-API cursor."""
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            if many:
-                cursor.executemany(compiled.sql, values)
-            else:
-                cursor.execute(compiled.sql, values)
-            return cursor.rowcount, cursor.fetchall() if compiled.keys else []
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(
-                compiled.sql, values, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect, ismulti=many
-            ) from exc
+            with driver_errors(conn, compiled.sql, values, many=many):
+                if many:
+                    cursor.executemany(compiled.sql, values)
+                else:
+                    cursor.execute(compiled.sql, values)
+                return cursor.rowcount, cursor.fetchall() if compiled.keys else []
         finally:
             cursor.close()
 

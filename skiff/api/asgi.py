@@ -100,6 +100,7 @@ class SkiffAPI:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.app.db.start_checkpoints()
                 jobs.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

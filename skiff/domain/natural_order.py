@@ -67,8 +67,8 @@ def _symbol(rank: int) -> bytes:
 def _digit_run(value: str) -> bytes:
     size = len(value)
     head = bytes((0x40 + size,)) if size < 0x1F else b"\x5f" + min(size, 0xFFFF).to_bytes(2, "big")
-    padded = value + "0" * (size % 2)
-    return head + bytes(int(padded[i]) * 16 + int(padded[i + 1]) for i in range(0, len(padded), 2))
+    # ASCII digits two per byte, the first in the high nibble: exactly what hex decoding makes of them
+    return head + bytes.fromhex(value + "0" * (size % 2))
 
 
 def _primary(elements: tuple[tuple[int, Any], ...]) -> bytes:

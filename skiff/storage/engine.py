@@ -84,6 +84,19 @@ class Database:
         event.listen(self.engine, "begin", self._begin)
         #: SQLite: this process's writers, one at a time (see the module's docstring)
         self._writers = threading.RLock() if self.dialect == "sqlite" else None
+        #: SQLite, in a server: WAL checkpoints off the writers' path (``start_checkpoints``)
+        self.checkpointer: sqlite_dialect.Checkpointer | None = None
+
+    def start_checkpoints(self) -> None:
+        """SQLite files: from now on a thread of this process checkpoints the WAL, not the
+        committing writers. Connections already pooled are closed so that every connection
+        is opened knowing it (a server calls this before it takes requests)."""
+        if self.dialect != "sqlite" or self.checkpointer is not None or sqlite_path(self.url) is None:
+            return
+        self.checkpointer = sqlite_dialect.Checkpointer(self.engine)
+        event.listen(self.engine, "connect", lambda dbapi_conn, _record: self.checkpointer.configure(dbapi_conn))  # type: ignore[union-attr]
+        self.checkpointer.start()
+        self.engine.pool.dispose()
 
     def _begin(self, conn: Connection) -> None:
         if self.dialect == "sqlite":
@@ -109,11 +122,15 @@ class Database:
                 conn.execution_options(**{_WRITE: True})
                 with conn.begin():
                     yield conn
+            if self.checkpointer is not None:
+                self.checkpointer.written()
         finally:
             if queued:
                 self._writers.release()  # type: ignore[union-attr]
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 

@@ -89,3 +89,28 @@ def test_ordering_by_a_hyperparameter_reads_the_parameter_from_indexes(  # type:
     if walk:
         assert plan[0].startswith("SEARCH task_hyperparams USING COVERING INDEX ix_task_hyperparams_order"), shown
         assert plan[1].startswith("SEARCH tasks USING COVERING INDEX ix_tasks_company_project_id"), shown
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL's planner chooses its own path")
+def test_a_hyperparameter_filter_starts_from_the_matching_tasks(db, company: str, populated: None) -> None:  # type: ignore[no-untyped-def]
+    """Without statistics SQLite takes any indexed equality to keep ~10 rows, and started from the
+    company's tasks (all of them, each probed against the parameter's list); the company scope is
+    stated as the broad condition it is, so the few tasks with the value come first and are read
+    by primary key."""
+    with db.read() as conn:
+        plan = explain_tasks(conn, [company, ""], parse_query({**QUERIES["hyperparameter filter"], "order_by": ["-last_update"]}))
+    shown = "\n".join(plan)
+    assert plan[0].startswith("SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"), shown
+    assert any("SEARCH task_hyperparams USING COVERING INDEX ix_task_hyperparams_section_name_value" in line for line in plan), shown
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL's planner weighs its own statistics")
+def test_tasks_by_id_are_read_by_primary_key(db, company: str, populated: None) -> None:  # type: ignore[no-untyped-def]
+    """A page's documents (and every read of a list of ids) come by primary key, not from a walk
+    of the company's tasks."""
+    from skiff.storage.repos import tasks as tasks_repo
+
+    statement = tasks_repo._GET_TASKS.params(ids=[f"id{i}" for i in range(50)], companies=[company, ""])
+    with db.read() as conn:
+        plan = explain(conn, statement)
+    assert plan == ["SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"], "\n".join(plan)

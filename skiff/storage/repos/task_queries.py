@@ -48,7 +48,7 @@ from skiff.domain.task_query import (
 )
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch
 from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
-from skiff.storage.repos.common import BadPattern
+from skiff.storage.repos.common import BadPattern, unselective
 from skiff.storage.repos.tasks import ARRAY_KINDS, PROMOTED, get_tasks
 from skiff.storage.tables import (
     INDEXED_VALUE_LENGTH,
@@ -486,7 +486,10 @@ def _conditions(
 ) -> tuple[list[ColumnElement[bool]], Any, Any]:
     """The WHERE conditions of a query, its FROM and the text score (None without one)."""
     dialect = conn.dialect.name
-    conditions: list[ColumnElement[bool]] = [tasks.c.company.in_(list(companies))]
+    scope: ColumnElement[bool] = tasks.c.company.in_(list(companies))
+    if any(cond.include_any or cond.include_all for cond in query.params.values()):
+        scope = unselective(scope)  # the tasks with a parameter's value are the few to start from
+    conditions = [scope]
     for name, cond in query.lists.items():
         if name == "project" and projects is not None:
             conditions.append(tasks.c.project.in_(list(projects)))

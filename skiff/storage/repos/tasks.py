@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from skiff.domain.natural_order import sort_key, tie_key
 from skiff.domain.task_query import ARRAY_LIST_FIELDS
 from skiff.domain.text_search import TEXT_FIELDS, index_text, text_index_values
-from skiff.storage.repos.common import insert_many, merge_document, split_document
+from skiff.storage.repos.common import insert_many, merge_document, split_document, unselective
 from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import task_hyperparams, task_search, task_tags, tasks
 
@@ -230,9 +230,10 @@ def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:
     return count
 
 
-#: Built once (building a statement costs more than running it).
+#: Built once (building a statement costs more than running it). The ids find the rows.
 _GET_TASKS = select(*TASK_COLUMNS).where(
-    tasks.c.id.in_(bindparam("ids", expanding=True)), tasks.c.company.in_(bindparam("companies", expanding=True))
+    tasks.c.id.in_(bindparam("ids", expanding=True)),
+    unselective(tasks.c.company.in_(bindparam("companies", expanding=True))),
 )
 _GET_TASKS_FOR_UPDATE = _GET_TASKS.with_for_update()
 #: One task among at most two companies (the caller's and the public ""), the hottest read: on

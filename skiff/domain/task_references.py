@@ -46,25 +46,32 @@ def split_projection(paths: list[str] | None) -> SplitProjection:
     return SplitProjection(list(dict.fromkeys(task_paths)), joins)
 
 
+#: each reference path split once (expansion walks every path of every task of a page)
+_PARTS = {ref: tuple(ref.split(".")) for ref, _ in REFERENCES}
+
+
 def _walk(doc: dict[str, Any], ref: str, replace: Any) -> None:
     """Apply ``replace(id) -> value`` at the reference path, through lists of sub-documents."""
-    parts = ref.split(".")
+    parts = _PARTS.get(ref) or tuple(ref.split("."))
+    _visit(doc, parts, 0, len(parts) - 1, replace)
 
-    def visit(node: Any, index: int) -> None:
-        if isinstance(node, list):
-            for item in node:
-                visit(item, index)
-            return
-        if not isinstance(node, dict) or parts[index] not in node:
-            return
-        if index == len(parts) - 1:
-            value = node[parts[index]]
-            if isinstance(value, str):
-                node[parts[index]] = replace(value)
-        else:
-            visit(node[parts[index]], index + 1)
 
-    visit(doc, 0)
+def _visit(node: Any, parts: tuple[str, ...], index: int, last: int, replace: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _visit(item, parts, index, last, replace)
+        return
+    if not isinstance(node, dict):
+        return
+    key = parts[index]
+    if key not in node:
+        return
+    if index == last:
+        value = node[key]
+        if isinstance(value, str):
+            node[key] = replace(value)
+    else:
+        _visit(node[key], parts, index + 1, last, replace)
 
 
 def referenced_ids(doc: dict[str, Any], ref: str) -> list[str]:
@@ -78,14 +85,17 @@ def expand(doc: dict[str, Any], entities: dict[str, dict[str, dict[str, Any]]], 
     fields of the entity (``entities[ref][id]``) when the projection asked for them."""
     for ref, _ in REFERENCES:
         wanted = joins.get(ref)
+        if not wanted:
+            _walk(doc, ref, _bare)
+            continue
         found = entities.get(ref, {})
 
-        def replace(value: str, wanted: list[str] | None = wanted, found: dict = found) -> dict[str, Any]:
+        def replace(value: str, wanted: list[str] = wanted, found: dict = found) -> dict[str, Any]:
             if not value:
                 return {}
             out: dict[str, Any] = {"id": value}
             entity = found.get(value)
-            if wanted and entity is not None:
+            if entity is not None:
                 for field in wanted:
                     if field == "*":
                         out.update(entity)
@@ -94,3 +104,7 @@ def expand(doc: dict[str, Any], entities: dict[str, dict[str, dict[str, Any]]], 
             return out
 
         _walk(doc, ref, replace)
+
+
+def _bare(value: str) -> dict[str, Any]:
+    return {"id": value} if value else {}

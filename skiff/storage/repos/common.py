@@ -30,7 +30,7 @@ class unselective(ColumnElement[bool]):  # noqa: N801 (used like a SQL function)
     statistics SQLite guesses that an equality on an indexed column keeps ~10 rows, and so
     started queries from ``company IN (...)`` (every task of the company, each checked against
     the rest) where a primary-key list or a hyperparameter value would find the few rows wanted
-    at once (10k tasks: 16 ms against 1 ms). On SQLite this is ``likelihood(condition, 0.9375)``,
+    at once (a hyperparameter-filtered page of 50 at 10k tasks: 25.5 ms in-process, then 6.4 ms). On SQLite this is ``likelihood(condition, 0.9375)``,
     which tells its planner so; elsewhere the condition itself."""
 
     inherit_cache = True

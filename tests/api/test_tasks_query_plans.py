@@ -114,3 +114,21 @@ def test_tasks_by_id_are_read_by_primary_key(db, company: str, populated: None) 
     with db.read() as conn:
         plan = explain(conn, statement)
     assert plan == ["SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"], "\n".join(plan)
+
+
+def test_ordering_by_a_metric_reads_each_tasks_metric_by_primary_key(db, company: str, populated: None) -> None:  # type: ignore[no-untyped-def]
+    """The metric of each task comes from the task's primary-key entries, never from a walk of
+    the (metric_hash, variant_hash, value) index filtered by task: PostgreSQL, before it has
+    statistics (a freshly loaded database), priced both the same and took the walk, reading the
+    metric's row of every task for each task."""
+    order = {"hyperparams.Args.lr.value": ["0.1"], "order_by": ["-last_metrics.m.v.value"], "page_size": 50}
+    with db.read() as conn:
+        plan = explain_tasks(conn, [company, ""], parse_query(order))
+    shown = "\n".join(plan)
+    metric_steps = [line for line in plan if "task_metrics" in line]
+    assert metric_steps, shown
+    assert not [line for line in plan if "ix_task_metrics_metric_hash_variant_hash_value" in line], shown
+    if DIALECT == "sqlite":
+        assert all("sqlite_autoindex_task_metrics_1 (task=?" in line for line in metric_steps), shown
+    else:
+        assert "pk_task_metrics" in shown, shown

@@ -91,6 +91,16 @@ def test_the_thread_copies_every_committed_page_soon_after_the_commits(database:
         assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar_one() == 310
 
 
+def test_under_sustained_writes_the_backstop_bounds_the_wal(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New frames keep the thread from ever reaching the WAL's end; the writer that reaches the
+    backstop checkpoints the rest, and the WAL restarts instead of growing with the writes."""
+    monkeypatch.setattr(sqlite_dialect, "BACKSTOP_CHECKPOINT_PAGES", 256)
+    database.start_checkpoints()
+    assert _autocheckpoint(database) == 256
+    _write_pages(database, 2000)
+    assert _wal_pages(database) < 2 * 256
+
+
 def test_writers_running_alongside_checkpoints_lose_nothing(database: Database) -> None:
     database.start_checkpoints()
     threads = [threading.Thread(target=_write_pages, args=(database, 100)) for _ in range(4)]

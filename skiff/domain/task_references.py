@@ -51,8 +51,9 @@ _PARTS = {ref: tuple(ref.split(".")) for ref, _ in REFERENCES}
 
 
 def _walk(doc: dict[str, Any], ref: str, replace: Any) -> None:
-    """Apply ``replace(id) -> value`` at the reference path, through lists of sub-documents."""
-    parts = _PARTS.get(ref) or tuple(ref.split("."))
+    """Apply ``replace(id) -> value`` at a reference path (of ``REFERENCES``), through lists of
+    sub-documents."""
+    parts = _PARTS[ref]
     _visit(doc, parts, 0, len(parts) - 1, replace)
 
 

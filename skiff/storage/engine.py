@@ -94,7 +94,7 @@ class Database:
         if self.dialect != "sqlite" or self.checkpointer is not None or sqlite_path(self.url) is None:
             return
         self.checkpointer = sqlite_dialect.Checkpointer(self.engine)
-        event.listen(self.engine, "connect", lambda dbapi_conn, _record: self.checkpointer.configure(dbapi_conn))  # type: ignore[union-attr]
+        event.listen(self.engine, "connect", self.checkpointer.configure)
         self.checkpointer.start()
         self.engine.pool.dispose()
 

@@ -17,6 +17,7 @@ from skiff.storage import engine
 from skiff.storage.dialects import sqlite as sqlite_dialect
 from skiff.storage.engine import Database
 
+
 @pytest.fixture
 def impatient(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """A SQLite database whose connections give up on a held write lock at once."""

@@ -108,7 +108,8 @@ class Checkpointer:
     def running(self) -> bool:
         return self._thread.is_alive() and not self._stopping.is_set()
 
-    def configure(self, dbapi_conn: Any) -> None:
+    def configure(self, dbapi_conn: Any, _record: Any = None) -> None:
+        """A ``connect`` listener of the engine."""
         if self.running:
             dbapi_conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
 

@@ -25,31 +25,55 @@ class BadPattern(Exception):
     """The database refused a regular expression that Python's ``re`` accepted."""
 
 
-class unselective(ColumnElement[bool]):  # noqa: N801 (used like a SQL function)
+class _PlannerHint(ColumnElement[Any]):
+    """An expression as it stands, written for one dialect's planner (see the subclasses)."""
+
+    inherit_cache = True
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, inner: ColumnElement[Any]) -> None:
+        self.inner = inner
+        self.type = inner.type
+
+
+@compiles(_PlannerHint)
+def _compile_as_it_stands(element: _PlannerHint, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.inner, **kw)
+
+
+class unselective(_PlannerHint):  # noqa: N801 (used like a SQL function)
     """A condition most rows meet, such as the company scope of a single-tenant install. Without
     statistics SQLite guesses that an equality on an indexed column keeps ~10 rows, and so
     started queries from ``company IN (...)`` (every task of the company, each checked against
     the rest) where a primary-key list or a hyperparameter value would find the few rows wanted
-    at once (a hyperparameter-filtered page of 50 at 10k tasks: 25.5 ms in-process, then 6.4 ms). On SQLite this is ``likelihood(condition, 0.9375)``,
-    which tells its planner so; elsewhere the condition itself."""
+    at once (a hyperparameter-filtered page of 50 at 10k tasks: 25.5 ms in-process, then 6.4 ms).
+    On SQLite this is ``likelihood(condition, 0.9375)``, which tells its planner so; elsewhere
+    the condition itself."""
 
     inherit_cache = True
-    type = Boolean()
     _is_implicitly_boolean = True  # a condition as it stands (no "= 1" in WHERE)
-    _traverse_internals = [("condition", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, condition: ColumnElement[bool]) -> None:
-        self.condition = condition
-
-
-@compiles(unselective)
-def _compile_unselective(element: unselective, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.condition, **kw)
+        super().__init__(condition)
+        self.type = Boolean()
 
 
 @compiles(unselective, "sqlite")
 def _compile_unselective_sqlite(element: unselective, compiler: Any, **kw: Any) -> str:
-    return f"likelihood({compiler.process(element.condition, **kw)}, 0.9375)"
+    return f"likelihood({compiler.process(element.inner, **kw)}, 0.9375)"
+
+
+class unindexed(_PlannerHint):  # noqa: N801 (used like a SQL function)
+    """A string column that PostgreSQL must not look up through an index (``column || ''``),
+    so that a narrower index serving the rest of the condition is the only one it can take.
+    Elsewhere the column itself."""
+
+    inherit_cache = True
+
+
+@compiles(unindexed, "postgresql")
+def _compile_unindexed_postgresql(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.inner, **kw)} || '')"
 
 
 def has_tag(tags: Table, owner: Column[Any], kind: str, values: Iterable[str] | None = None) -> ColumnElement[bool]:

@@ -48,7 +48,7 @@ from skiff.domain.task_query import (
 )
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch
 from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
-from skiff.storage.repos.common import BadPattern, unselective
+from skiff.storage.repos.common import BadPattern, unindexed, unselective
 from skiff.storage.repos.tasks import ARRAY_KINDS, PROMOTED, get_tasks
 from skiff.storage.tables import (
     INDEXED_VALUE_LENGTH,
@@ -260,17 +260,18 @@ def _multi_field_condition(spec: MultiField, dialect: str) -> ColumnElement[bool
     return _combine(parts, spec.operator)
 
 
-def _metric_column(path: MetricPath, dialect: str) -> Any:
-    """A metric's field of the task at hand, read by the task's primary key. PostgreSQL is given
-    the metric as expressions only that key's scan can filter on: before statistics (a freshly
+def _metric_column(path: MetricPath) -> Any:
+    """A metric's field of the task at hand, read by the task's primary key. The metric is given
+    to PostgreSQL as expressions only that key's scan can filter on: before statistics (a freshly
     loaded table) it priced the (metric_hash, variant_hash, value) index the same and read the
     metric's row of every task for each task (10k tasks: 351 ms for a page instead of 1.5 ms)."""
-    metric, variant = task_metrics.c.metric_hash, task_metrics.c.variant_hash
-    if dialect == "postgresql":
-        metric, variant = metric.concat(""), variant.concat("")
     return (
         select(task_metrics.c[path.field])
-        .where(task_metrics.c.task == tasks.c.id, metric == path.metric_hash, variant == path.variant_hash)
+        .where(
+            task_metrics.c.task == tasks.c.id,
+            unindexed(task_metrics.c.metric_hash) == path.metric_hash,
+            unindexed(task_metrics.c.variant_hash) == path.variant_hash,
+        )
         .scalar_subquery()
     )
 
@@ -312,7 +313,7 @@ def _order_by(
         if key.path.startswith("hyperparams."):
             column = _param_order_column(parse_param_path(key.path), query.natural_order)
         elif key.path.startswith("last_metrics."):
-            column = _metric_column(parse_metric_path(key.path), dialect)
+            column = _metric_column(parse_metric_path(key.path))
         elif key.path in ORDER_COLUMNS:
             column = ORDER_COLUMNS[key.path]
         else:
@@ -505,7 +506,7 @@ def _conditions(
     for name, spec in query.dates.items():
         conditions.append(_date_condition(tasks.c[name], spec))
     for metric, bounds in query.metric_ranges.items():
-        conditions.append(_range(_metric_column(metric, dialect), bounds))
+        conditions.append(_range(_metric_column(metric), bounds))
     for path, cond in query.params.items():
         conditions.append(list_condition(path, cond))
     for key, value in query.runtime.items():

@@ -39,13 +39,17 @@ _SYSTEM_TAGS_BEFORE_2_3 = ("active", "archived", "development")
 
 def copy_document(value: Any) -> Any:
     """A deep copy of (part of) a stored task document, whose values are JSON-like: dicts, lists
-    and immutable leaves (strings, numbers, booleans, None, datetimes). About 3x faster than
-    ``copy.deepcopy``, and every task write copies the whole document once."""
+    and immutable leaves (strings, numbers, booleans, None, datetimes). Every task write copies
+    the whole document once, so leaves are tested inline rather than by a call each (a 3.5 KB
+    document: 45 us, against 60 us recursing into every value and 140 us for ``copy.deepcopy``)."""
     if isinstance(value, dict):
-        return {key: copy_document(item) for key, item in value.items()}
+        return {key: copy_document(item) if isinstance(item, _CONTAINERS) else item for key, item in value.items()}
     if isinstance(value, list):
-        return [copy_document(item) for item in value]
+        return [copy_document(item) if isinstance(item, _CONTAINERS) else item for item in value]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 # keys ------------------------------------------------------------------------------------------

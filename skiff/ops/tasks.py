@@ -289,7 +289,8 @@ def _modify(
     *,
     check: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
-    """Load for write, check, apply ``change`` (returns whether last_update moves), stamp, save."""
+    """Load for write, check, apply ``change`` (returns whether last_update moves), stamp, save.
+    ``change`` gets a deep copy of the stored document of its own, to change in place."""
     now = clock.now()
     with db.write() as conn:
         old = load_for_write(conn, caller, task)
@@ -332,7 +333,7 @@ def edit_hyper_params(db: Database, caller: Identity, task: str, items: list[dic
     only_properties = all(section == PROPERTIES for section, _, _ in parsed)
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        current = docs.copy_document(doc.get("hyperparams") or {})
+        current = doc.get("hyperparams") or {}
         if replace == "all":
             current = {}
         elif replace == "section":
@@ -362,7 +363,7 @@ def delete_hyper_params(db: Database, caller: Identity, task: str, keys: list[di
     only_properties = sections == {PROPERTIES}
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        current = docs.copy_document(doc.get("hyperparams") or {})
+        current = doc.get("hyperparams") or {}
         for section in whole:
             current.pop(section, None)
         for section, name in single:
@@ -384,7 +385,7 @@ def edit_configuration(db: Database, caller: Identity, task: str, items: list[di
         parsed[name] = docs.normalize_config_item(item, name, f"configuration.{name}")
 
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        current = {} if replace else docs.copy_document(doc.get("configuration") or {})
+        current = {} if replace else doc.get("configuration") or {}
         current.update(parsed)
         doc["configuration"] = current
         return True
@@ -433,7 +434,7 @@ def delete_artifacts(db: Database, caller: Identity, task: str, artifact_ids: li
 
 def add_or_update_model(db: Database, caller: Identity, task: str, name: str, model: str, kind: str, iteration: int | None) -> None:
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        models = docs.copy_document(doc.get("models") or {})
+        models = doc.get("models") or {}
         items = models.setdefault(kind, [])
         for item in items:
             if item.get("name") == name:
@@ -456,7 +457,7 @@ def add_or_update_model(db: Database, caller: Identity, task: str, name: str, mo
 
 def delete_models(db: Database, caller: Identity, task: str, items: list[dict[str, Any]]) -> None:
     def change(doc: dict[str, Any], now: datetime) -> bool:
-        models = docs.copy_document(doc.get("models") or {})
+        models = doc.get("models") or {}
         for item in items:
             kind, name = item.get("type"), item.get("name")
             models[kind] = [m for m in models.get(kind, []) if m.get("name") != name]

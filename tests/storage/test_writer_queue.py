@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from skiff.storage import engine
 from skiff.storage.dialects import sqlite as sqlite_dialect
@@ -95,3 +95,23 @@ def test_the_queue_gives_way_to_sqlites_wait_after_its_timeout(impatient: Databa
         release.set()
         holder.join(30)
 
+
+
+def test_a_failed_commit_fails_its_writer_and_leaves_the_pool_usable(impatient: Database) -> None:
+    """SQLite keeps a transaction whose COMMIT failed open; ``write()`` must roll it back, or the
+    pooled connection's next user cannot begin. (SQLAlchemy's transaction context does; a commit
+    of SQLAlchemy's transaction object on its own, as a group-commit attempt did, does not.)"""
+    with impatient.write() as conn:
+        conn.execute(text("CREATE TABLE parents (id INTEGER PRIMARY KEY)"))
+        # checked at COMMIT, not by the statement: a way to make a commit fail
+        conn.execute(text("CREATE TABLE children (parent INTEGER REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)"))
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"), impatient.write() as conn:
+        conn.execute(text("INSERT INTO children VALUES (42)"))
+    # the pool hands out its most recently returned connection first: the one that failed
+    with impatient.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM children")).scalar_one() == 0
+    with impatient.write() as conn:
+        conn.execute(text("INSERT INTO parents VALUES (42)"))
+        conn.execute(text("INSERT INTO children VALUES (42)"))
+    with impatient.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM children")).scalar_one() == 1

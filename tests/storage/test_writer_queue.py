@@ -96,7 +96,6 @@ def test_the_queue_gives_way_to_sqlites_wait_after_its_timeout(impatient: Databa
         holder.join(30)
 
 
-
 def test_a_failed_commit_fails_its_writer_and_leaves_the_pool_usable(impatient: Database) -> None:
     """SQLite keeps a transaction whose COMMIT failed open; ``write()`` must roll it back, or the
     pooled connection's next user cannot begin. (SQLAlchemy's transaction context does; a commit

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from skiff.domain.encoding import dumps as _encode
 from skiff.domain.errors import ApiError
 from skiff.domain.versions import Version
-
-_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def _version(v: Version | None) -> str | float | None:
@@ -54,8 +51,8 @@ def render(
         }
         status = err.code
         data = {}
-    return status, orjson.dumps({"meta": meta, "data": data if data is not None else {}}, option=_OPTIONS)
+    return status, _encode({"meta": meta, "data": data if data is not None else {}})
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=_OPTIONS)
+    return _encode(value)

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from skiff.domain import encoding
 from skiff.domain.errors import error
 from skiff.settings import normalize_db_url
 from skiff.storage.dialects import postgresql as pg_dialect
@@ -34,12 +35,11 @@ _WRITE = "skiff_write"
 #: SQLite: how long a writer waits for the process's other writers (as long as SQLite's own
 #: ``busy_timeout`` lets it wait for other processes).
 WRITER_QUEUE_TIMEOUT_SEC = 30
-_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
 
 
 def json_dumps(value: object) -> str:
     """JSON columns: orjson, with naive datetimes written as UTC ISO strings."""
-    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+    return encoding.dumps(value).decode()
 
 
 #: PostgreSQL errors of a value too large for its column or index (SQLSTATE): a client's input,

@@ -6,7 +6,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skiff.domain.natural_order import SORT_KEY_BYTES, TIE_KEY_BYTES, natural_key, sort_key, tie_key
+from skiff.domain.natural_order import (
+    SORT_KEY_BYTES,
+    TIE_KEY_BYTES,
+    _ascii_primary,
+    _primary,
+    _sort_key,
+    natural_key,
+    sort_key,
+    tie_key,
+)
 
 #: digits, letters of both cases with and without accents, a letter whose case folding is two
 #: letters, symbols of the ranked set and outside it, spaces, a non-Latin letter
@@ -29,6 +38,13 @@ def test_sort_key_orders_as_the_collation(a: str, b: str) -> None:
 def test_tie_key_never_contradicts_the_collation(a: str, b: str) -> None:
     if tie_key(a) < tie_key(b):
         assert natural_key(a) < natural_key(b)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40) | st.text(alphabet="0123456789aZ.-_", max_size=40))
+def test_ascii_text_takes_a_shorter_way_to_the_same_bytes(text: str) -> None:
+    assert sort_key(text) == _sort_key(text)
+    assert _ascii_primary(text) == _primary(natural_key(text)[0])
 
 
 def test_examples() -> None:

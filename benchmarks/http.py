@@ -543,8 +543,15 @@ def run_wrk(target: Target, workload: str, connections: int, seconds: float, wor
     return json.loads(line[len("WRKJSON ") :])
 
 
-def run_cell(database: str, target: Target, workload: str, connections: int, rep: int, args: argparse.Namespace, work: Path) -> Cell:
-    settle(target)
+def run_cell(
+    database: str, target: Target, workload: str, connections: int, rep: int, args: argparse.Namespace, work: Path,
+    stacks: list[Target],
+) -> Cell:
+    """One measured cell. Every server stack on the server core (``stacks``) is let settle first:
+    requests the previous cell's target is still working on after wrk stopped (MLflow's W4 at
+    100k runs for minutes) would otherwise share the core with this cell's target."""
+    for stack in stacks:
+        settle(stack)
     if rep == 0 and args.warmup > 0:
         run_wrk(target, workload, connections, args.warmup, work)
         settle(target)
@@ -650,14 +657,15 @@ def run_database(database: str, args: argparse.Namespace, work: Path, ceiling: T
             shown = "  ".join(f"{w} {ms:.3f} ms" for w, ms in result.in_process_ms.items())
             print(f"{database}: skiff in-process (ops layer, no HTTP): {shown}", flush=True)
 
+        stacks = targets + ([ceiling] if ceiling else [])
         for rep in range(args.reps):
             order = targets if rep % 2 == 0 else targets[::-1]  # A B, B A, A B ...
             for connections in args.connections:
                 if ceiling is not None:
-                    result.cells.append(run_cell(database, ceiling, "C", connections, rep, args, base))
+                    result.cells.append(run_cell(database, ceiling, "C", connections, rep, args, base, stacks))
                 for workload in args.workloads:
                     for target in order:
-                        result.cells.append(run_cell(database, target, workload, connections, rep, args, base))
+                        result.cells.append(run_cell(database, target, workload, connections, rep, args, base, stacks))
 
         if skiff is not None and args.profile:
             for workload in args.profile:

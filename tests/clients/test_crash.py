@@ -33,8 +33,10 @@ pytestmark = pytest.mark.slow
 KEY, SECRET = "CRASHKEY0123456789", "crash-secret-0123456789"
 ENV = {"SKIFF_ACCESS_KEY": KEY, "SKIFF_SECRET_KEY": SECRET, "SKIFF_JOBS": "0"}
 SCALARS_PER_BATCH, LOGS_PER_BATCH = 200, 10
-#: answered writes to reach before the kill (counts, not time: the machine may be slow)
-ENOUGH = {"edited": 30, "batches": 30, "enqueued": 60, "popped": 30}
+#: answered writes to reach before the kill (counts, not time: the machine may be slow); "batches"
+#: counts those of the event writer with the fewest, so that every writer has some to check (one
+#: writer once had none: the other server process's writers held SQLite's lock for the whole load)
+ENOUGH = {"edited": 30, "batches": 15, "enqueued": 60, "popped": 30}
 BACKLOG = 40  # tasks queued before the load starts
 
 
@@ -56,7 +58,7 @@ class Ledger:
         with self.lock:
             return {
                 "edited": len(self.lr),
-                "batches": sum(len(b) for b in self.batches.values()),
+                "batches": min((len(b) for b in self.batches.values()), default=0),
                 "enqueued": len(self.enqueued),
                 "popped": len(self.popped),
             }
@@ -310,7 +312,9 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
 
         for writer, (task, batches) in enumerate(ledger.batches.items()):
             body = {"task": task, "samples": 0, "metrics": [{"metric": "loss", "variants": ["train"]}]}
-            series = api("events.scalar_metrics_iter_histogram", body)["loss"]["train"]
+            histogram = api("events.scalar_metrics_iter_histogram", body)
+            assert "loss" in histogram, f"event writer {writer}: {len(batches)} answered batches, no scalar stored"
+            series = histogram["loss"]["train"]
             stored = dict(zip(series["x"], series["y"], strict=True))
             wanted = {i: i / 2 for b in batches for i in range(b * SCALARS_PER_BATCH, (b + 1) * SCALARS_PER_BATCH)}
             assert {i: stored.get(i) for i in wanted} == wanted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skiff.domain.encoding import dumps as _encode
+from skiff.domain.encoding import dumps
 from skiff.domain.errors import ApiError
 from skiff.domain.versions import Version
 
@@ -51,8 +51,4 @@ def render(
         }
         status = err.code
         data = {}
-    return status, _encode({"meta": meta, "data": data if data is not None else {}})
-
-
-def dumps(value: Any) -> bytes:
-    return _encode(value)
+    return status, dumps({"meta": meta, "data": data if data is not None else {}})

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import Connection, text
 
 PG_URL = os.environ.get("SKIFF_TEST_PG_URL", "")
 DIALECT = "postgresql" if PG_URL else "sqlite"
@@ -195,3 +196,21 @@ def live_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """FTS5's varint (SQLite's: big-endian 7-bit groups, a ninth byte of 8 bits)."""
+    value = 0
+    for i in range(8):
+        byte = data[at + i]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + i + 1
+    return (value << 8) | data[at + 8], at + 9
+
+
+def fts5_levels(conn: Connection) -> int:
+    """SQLite: the number of levels in the structure record of the full-text index (row 10 of
+    ``task_search_fts_data``: a 4-byte cookie, then varints: levels, segments, ...)."""
+    block = conn.execute(text("SELECT block FROM task_search_fts_data WHERE id = 10")).scalar_one()
+    return _varint(block, 4)[0]

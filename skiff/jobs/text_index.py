@@ -1,5 +1,5 @@
 """Job: merge the segments of SQLite's full-text index (``ops.text_index``), which every write
-transaction adds to, so that ``search_text`` looks a term up in one B-tree instead of a dozen.
+transaction adds to, so that ``search_text`` looks a term up in a few B-trees instead of a dozen.
 Runs every ``SKIFF_TEXT_INDEX_INTERVAL_SEC`` (600) seconds; does nothing on PostgreSQL.
 """
 
@@ -20,7 +20,7 @@ def run(db: Database, settings: Settings, now: datetime) -> int:
     """Merge the index if it needs it: the merge steps run."""
     steps = compact_text_index(db)
     if steps:
-        log.info("full-text index merged into one segment in %d steps", steps)
+        log.info("full-text index segments merged in %d steps", steps)
     return steps
 
 

@@ -13,8 +13,8 @@ PAGES_PER_STEP = 256
 
 
 def compact_text_index(db: Database, *, threshold: int = SEGMENT_THRESHOLD, pages: int = PAGES_PER_STEP) -> int:
-    """Merge the index into one segment if it has more than ``threshold``; the number of merge
-    steps run (0: nothing to do, as always on PostgreSQL)."""
+    """Merge the segments of each level of the index if it has more than ``threshold``; the
+    number of merge steps run (0: nothing to do, as always on PostgreSQL)."""
     with db.read() as conn:
         if repo.segments(conn) <= threshold:
             return 0

@@ -7,27 +7,28 @@ with "database is locked" halfway through). Dialect specifics live in ``dialects
 SQLite has one writer at a time, and a writer that finds the lock taken polls for it with
 growing sleeps (up to 100 ms each), so under concurrent writes the lock sits free while waiters
 sleep, and a write can wait seconds. A process's own writers therefore queue on a lock in the
-process first and reach ``BEGIN IMMEDIATE`` one at a time; ``busy_timeout`` still arbitrates
-between processes (``serve --workers N``, administrative commands).
+process first and take turns on one write transaction, whose commit they share when they queue
+(``group_commit``); ``busy_timeout`` still arbitrates between processes (``serve --workers N``,
+administrative commands).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, RootTransaction, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from skiff.domain import encoding
 from skiff.domain.errors import error
 from skiff.settings import normalize_db_url
+from skiff.storage import group_commit
 from skiff.storage.dialects import postgresql as pg_dialect
 from skiff.storage.dialects import sqlite as sqlite_dialect
 
@@ -82,8 +83,9 @@ class Database:
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         event.listen(self.engine, "begin", self._begin)
-        #: SQLite: this process's writers, one at a time (see the module's docstring)
-        self._writers = threading.RLock() if self.dialect == "sqlite" else None
+        #: SQLite: this process's writers, one at a time, sharing commits (see the module's
+        #: docstring and ``group_commit``)
+        self._writers = group_commit.WriterQueue() if self.dialect == "sqlite" else None
         #: SQLite, in a server: WAL checkpoints off the writers' path (``start_checkpoints``)
         self.checkpointer: sqlite_dialect.Checkpointer | None = None
 
@@ -115,18 +117,35 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        # past the queue's timeout, go on to SQLite's own wait (and its "database is locked")
-        queued = self._writers is not None and self._writers.acquire(timeout=WRITER_QUEUE_TIMEOUT_SEC)
-        try:
+        queue = self._writers
+        # a write nested in one of this thread's own goes around the queue (and waits for SQLite);
+        # past the queue's timeout, a writer goes on to SQLite's own wait
+        group = None if queue is None or queue.holds() else queue.take(WRITER_QUEUE_TIMEOUT_SEC)
+        if group is None:
             with _refusing_oversized_values(), self.engine.connect() as conn:
                 conn.execution_options(**{_WRITE: True})
-                with conn.begin():
+                transaction = conn.begin()
+                try:
                     yield conn
-            if self.checkpointer is not None:
-                self.checkpointer.written()
-        finally:
-            if queued:
-                self._writers.release()  # type: ignore[union-attr]
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                group_commit.commit(conn, transaction)
+        else:
+            assert queue is not None
+            with _refusing_oversized_values():
+                yield from group_commit.write_in_group(queue, group, self._write_transaction)
+        if self.checkpointer is not None:
+            self.checkpointer.written()
+
+    def _write_transaction(self) -> tuple[Connection, RootTransaction]:
+        conn = self.engine.connect()
+        try:
+            conn.execution_options(**{_WRITE: True})
+            return conn, conn.begin()
+        except BaseException:
+            conn.close()
+            raise
 
     def dispose(self) -> None:
         if self.checkpointer is not None:

@@ -69,10 +69,10 @@ def test_a_prepared_credential_read_equals_sqlalchemys(db, admin) -> None:  # ty
 def test_prepared_statements_run_in_the_callers_transaction(db, admin) -> None:  # type: ignore[no-untyped-def]
     doc = new_task({"name": "uncommitted", "type": "training"}, id=ids.new_id(), user=admin.user,
                    company=admin.company, now=clock.now(), version=VERSION)  # fmt: skip
-    with db.write() as conn:
+    with pytest.raises(ZeroDivisionError), db.write() as conn:
         repo.insert_task(conn, doc)
         assert repo.get_task(conn, (admin.company, ""), doc["id"]) is not None  # its own write
-        conn.rollback()
+        1 / 0  # undoes the block
     with db.read() as conn:
         assert repo.get_task(conn, (admin.company, ""), doc["id"]) is None
 

@@ -116,12 +116,16 @@ def test_writers_running_alongside_checkpoints_lose_nothing(database: Database) 
 
 
 def test_dispose_stops_the_thread(database: Database) -> None:
+    # this database's thread: another test's server in the same process may still run its own
+    before = set(threading.enumerate())
     database.start_checkpoints()
     checkpointer = database.checkpointer
     assert checkpointer is not None
+    started = [thread for thread in set(threading.enumerate()) - before if thread.name == "skiff-checkpoint"]
+    assert len(started) == 1
     database.dispose()
     assert not checkpointer.running
-    assert "skiff-checkpoint" not in {thread.name for thread in threading.enumerate()}
+    assert not started[0].is_alive()
 
 
 def test_the_server_lifespan_starts_it(tmp_path: Path) -> None:

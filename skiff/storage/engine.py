@@ -121,24 +121,24 @@ class Database:
         # a write nested in one of this thread's own goes around the queue (and waits for SQLite);
         # past the queue's timeout, a writer goes on to SQLite's own wait
         group = None if queue is None or queue.holds() else queue.take(WRITER_QUEUE_TIMEOUT_SEC)
-        if group is None:
-            with _refusing_oversized_values(), self.engine.connect() as conn:
-                conn.execution_options(**{_WRITE: True})
-                transaction = conn.begin()
-                try:
-                    yield conn
-                except BaseException:
-                    transaction.rollback()
-                    raise
-                group_commit.commit(conn, transaction)
-        else:
-            assert queue is not None
-            with _refusing_oversized_values():
+        with _refusing_oversized_values():
+            if group is not None:
+                assert queue is not None
                 yield from group_commit.write_in_group(queue, group, self._write_transaction)
+            else:
+                conn, transaction = self._write_transaction()
+                with conn:
+                    try:
+                        yield conn
+                    except BaseException:
+                        transaction.rollback()
+                        raise
+                    group_commit.commit(conn, transaction)
         if self.checkpointer is not None:
             self.checkpointer.written()
 
     def _write_transaction(self) -> tuple[Connection, RootTransaction]:
+        """A pooled connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         conn = self.engine.connect()
         try:
             conn.execution_options(**{_WRITE: True})

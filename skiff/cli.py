@@ -33,6 +33,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, flag, None)
         if value is not None:
             changes[flag] = value
+    if getattr(args, "no_access_log", False):
+        changes["access_log"] = False
     return settings.with_(**changes) if changes else settings
 
 
@@ -134,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=settings.port,
             workers=settings.workers,
             log_level="info",
+            access_log=False,  # the app writes its own (skiff.api.access_log)
             timeout_graceful_shutdown=30,
         )
     else:
@@ -144,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_level="info",
+            access_log=False,  # the app writes its own (skiff.api.access_log)
             timeout_graceful_shutdown=30,
         )
     return 0
@@ -274,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-key", help="pin the first admin access key (or SKIFF_ACCESS_KEY)")
     serve.add_argument("--secret-key", help="pin the first admin secret key (or SKIFF_SECRET_KEY)")
     serve.add_argument("--public-url", help="URL clients use to reach this server, for printed settings")
+    serve.add_argument("--no-access-log", action="store_true", help="no line per request on stdout (or SKIFF_ACCESS_LOG=0)")
     serve.add_argument("--files-dir", help="where /files/ stores uploads (default DATA_DIR/files or SKIFF_FILES_DIR)")
     serve.set_defaults(func=cmd_serve)
 

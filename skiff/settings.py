@@ -70,6 +70,8 @@ class Settings:
     worker_cleanup_interval_sec: int = 300
     #: How often SQLite's full-text index is checked and, past a few segments, merged into one.
     text_index_interval_sec: int = 600
+    #: One line per HTTP request on standard output (``skiff.api.access_log``).
+    access_log: bool = True
     #: Where ``/files/`` keeps uploads (artifacts, models, debug images); default ``<data_dir>/files``.
     files_dir: Path | None = None
 
@@ -97,6 +99,7 @@ class Settings:
             worker_cleanup_interval_sec=_env_int("SKIFF_WORKER_CLEANUP_INTERVAL_SEC", 300),
             text_index_interval_sec=_env_int("SKIFF_TEXT_INDEX_INTERVAL_SEC", 600),
             files_dir=Path(os.environ["SKIFF_FILES_DIR"]) if os.environ.get("SKIFF_FILES_DIR") else None,
+            access_log=_env_bool("SKIFF_ACCESS_LOG", True),
         )
 
     @property
@@ -134,6 +137,7 @@ class Settings:
             "SKIFF_WATCHDOG_THRESHOLD_SEC": str(self.watchdog_threshold_sec),
             "SKIFF_WORKER_CLEANUP_INTERVAL_SEC": str(self.worker_cleanup_interval_sec),
             "SKIFF_TEXT_INDEX_INTERVAL_SEC": str(self.text_index_interval_sec),
+            "SKIFF_ACCESS_LOG": "1" if self.access_log else "0",
         }
         for key, value in (
             ("SKIFF_ACCESS_KEY", self.access_key),

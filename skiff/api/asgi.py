@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from skiff.api import authn, envelope, transport
+from skiff.api.access_log import AccessLog
 from skiff.api.context import AppContext, Call
 from skiff.api.files import FilesEndpoint, is_files_path
 from skiff.api.openapi import openapi_document
@@ -52,6 +53,8 @@ class SkiffAPI:
         self._calls: ThreadPoolExecutor | None = None
         self._openapi: bytes | None = None
         self._files = FilesEndpoint(app)
+        #: None when the settings turn the access log off
+        self._access_log = AccessLog() if app.settings.access_log else None
 
     # ASGI entry --------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -64,18 +67,18 @@ class SkiffAPI:
         method = scope["method"]
         path = scope["path"]
         if method == "OPTIONS":
-            await self._send(send, 200, b"", [])
+            await self._send(scope, send, 200, b"", [])
             return
         if path == "/openapi.json":
             if self._openapi is None:
                 self._openapi = envelope.dumps(openapi_document(self.app.registry))
-            await self._send(send, 200, self._openapi, _JSON_HEADERS)
+            await self._send(scope, send, 200, self._openapi, _JSON_HEADERS)
             return
         if is_files_path(path):  # the SDK's files server (skiff.api.files): uploads stream, no body limit
-            await self._files(scope, receive, send)
+            await self._files(scope, receive, self._logging(scope, send))
             return
         if "content-encoding" in headers:
-            await self._send(send, 415, b"Content encoding is not supported", [(b"content-type", b"text/plain")])
+            await self._send(scope, send, 415, b"Content encoding is not supported", [(b"content-type", b"text/plain")])
             return
         body, too_large = await self._read_body(receive, headers)
         client = scope.get("client")
@@ -93,7 +96,7 @@ class SkiffAPI:
         # cost ~18 us more per call. A cancelled request (server shutdown) stops waiting at once;
         # its call still runs to the end of its transaction in the worker.
         status, payload = await asyncio.get_running_loop().run_in_executor(self._calls, self.process, incoming)
-        await self._send(send, status, payload, _JSON_HEADERS)
+        await self._send(scope, send, status, payload, _JSON_HEADERS)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         jobs = JobRunner(self.app.db, self.app.settings)  # background jobs (skiff.jobs)
@@ -109,6 +112,8 @@ class SkiffAPI:
                     self._calls.shutdown(wait=False)
                     self._calls = None
                 self.app.db.dispose()
+                if self._access_log is not None:
+                    self._access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -132,8 +137,9 @@ class SkiffAPI:
             more = message.get("more_body", False)
         return b"".join(chunks), False
 
-    @staticmethod
-    async def _send(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    async def _send(self, scope: dict[str, Any], send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        if self._access_log is not None:
+            self._access_log.add(scope, status)
         await send(
             {
                 "type": "http.response.start",
@@ -142,6 +148,19 @@ class SkiffAPI:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    def _logging(self, scope: dict[str, Any], send: Any) -> Any:
+        """``send`` for a response not sent by ``_send``: the access log learns its status."""
+        access_log = self._access_log
+        if access_log is None:
+            return send
+
+        async def logged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                access_log.add(scope, message["status"])
+            await send(message)
+
+        return logged
 
     # one call, in a worker thread ---------------------------------------------------------------
     def process(self, incoming: _Incoming) -> tuple[int, bytes]:

@@ -13,6 +13,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,6 +362,26 @@ def test_existing_data_dir_keeps_its_mode(tmp_path: Path) -> None:
     assert "upgraded from empty" in cli.ok("db", "upgrade")
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o750
     assert stat.S_IMODE((data_dir / "skiff.db").stat().st_mode) == 0o600
+
+
+# access log ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_serve_writes_one_access_line_per_request(ready_cli: Cli, http: httpx.Client) -> None:
+    """skiff's own access log replaces uvicorn's: exactly one line per request, not two."""
+    probe = '"POST /debug.ping?probe=1 HTTP/1.1" 200'
+    with ready_cli.server() as server:
+        assert http.post(f"{server.url}/debug.ping?probe=1", json={}).status_code == 200
+        deadline = time.monotonic() + 10
+        while probe not in server.output and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # a second line (uvicorn's) would be out by now
+        lines = [line for line in server.output.splitlines() if probe in line]
+        assert len(lines) == 1, server.output
+        assert re.fullmatch(r"INFO: {5}127\.0\.0\.1:\d+ - " + re.escape(probe), lines[0]), lines
+    with ready_cli.server("--no-access-log") as server:
+        assert http.post(f"{server.url}/debug.ping?probe=1", json={}).status_code == 200
+        time.sleep(0.3)
+        assert "HTTP/1.1" not in server.output, server.output
 
 
 # openapi -----------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 
 from skiff.api import access_log
 from skiff.app import create_app
-from skiff.ops.install import prepare
+from skiff.ops.install import open_database, prepare, upgrade_database
 from skiff.settings import Settings
-from tests.support import new_database_url
+from tests.support import DIALECT, new_database_url
 
 CLIENT = "testclient:50000"  # Starlette's TestClient as the peer address
 
@@ -25,6 +25,10 @@ CLIENT = "testclient:50000"  # Starlette's TestClient as the peer address
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     data_dir = tmp_path_factory.mktemp("access-log")
     settings = Settings(data_dir=data_dir, db_url=new_database_url(data_dir), jobs=False)
+    if DIALECT == "postgresql":  # skiff serve does not migrate PostgreSQL itself
+        database = open_database(settings)
+        upgrade_database(database, settings)
+        database.dispose()
     prepare(settings).db.dispose()
     yield settings
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -239,6 +241,7 @@ def test_sqlite_upgrade_keeps_a_backup_with_a_synthetic_newer_revision(
     shutil.copytree(schema.MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     (migrations / "versions" / "9999_test.py").write_text(SYNTHETIC_REVISION.format(head=head))
     monkeypatch.setattr(schema, "MIGRATIONS", migrations)
+    monkeypatch.setattr(schema, "HEAD", "9999_test")
     assert schema.head_revision() == "9999_test"
     _assert_upgrade_with_backup(tmp_path, head)
 
@@ -351,3 +354,47 @@ def test_the_text_index_is_rebuilt_with_a_small_structure(database: Database) ->
         assert found.scalar_one() == 40
     with database.write() as conn:
         conn.execute(text("INSERT INTO task_search_fts (task_search_fts, rank) VALUES ('integrity-check', 1)"))
+
+
+def test_head_is_the_newest_migration() -> None:
+    """``schema.HEAD`` spares servers Alembic; it must name the newest script."""
+    config = Config()
+    config.set_main_option("script_location", str(schema.MIGRATIONS))
+    assert schema.HEAD == ScriptDirectory.from_config(config).get_current_head() == revisions()[-1]
+
+
+def test_current_revision_as_alembic_reads_it(database: Database) -> None:
+    with database.engine.connect() as conn:
+        assert schema.current_revision(conn) is None == MigrationContext.configure(conn).get_current_revision()
+    migrate(database, command.upgrade, "0010")
+    with database.engine.connect() as conn:
+        assert schema.current_revision(conn) == "0010" == MigrationContext.configure(conn).get_current_revision()
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0009')"))
+    with database.engine.connect() as conn, pytest.raises(RuntimeError, match="several schema revisions: 0009, 0010"):
+        schema.current_revision(conn)
+
+
+def test_a_server_on_a_current_schema_never_imports_alembic(tmp_path: Path) -> None:
+    """What ``skiff serve`` does before it serves, in a fresh interpreter: Alembic stays out of
+    the process (it would cost ~11 MB for the server's lifetime) unless there is an upgrade."""
+    settings = Settings(data_dir=tmp_path, db_url=new_database_url(tmp_path), jobs=False)
+    database = Database(settings.database_url)
+    schema.upgrade(database)
+    database.dispose()
+    script = (
+        "import sys\n"
+        "from skiff.app import create_app\n"
+        "from skiff.ops.install import prepare\n"
+        "from pathlib import Path\n"
+        "from skiff.settings import Settings\n"
+        f"settings = Settings(data_dir=Path({str(tmp_path)!r}), db_url={settings.database_url!r}, jobs=False)\n"
+        "prepared = prepare(settings)\n"
+        "create_app(settings, prepared.db)\n"
+        "prepared.db.dispose()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+

@@ -22,7 +22,6 @@ from sqlalchemy import (
     column,
     literal_column,
     table,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
@@ -188,10 +187,6 @@ task_tags = Table(
     Index(None, "kind", "tag", "task"),  # tag filters as semi-joins from the tag side
 )
 
-#: Hyperparameter values longer than this are left out of the value index: a PostgreSQL B-tree
-#: entry must fit in a third of a page, and nobody filters by kilobytes of text.
-INDEXED_VALUE_LENGTH = 256
-
 #: One row per hyperparameter, for filtering and ordering by value (in the natural order of spec
 #: tasks-queries §4.3, through ``sort_key``).
 task_hyperparams = Table(
@@ -206,14 +201,8 @@ task_hyperparams = Table(
     # hyperparameter walks (section, name, sort_key, task_key) instead of sorting the tasks
     Column("sort_key", LargeBinary),
     Column("task_key", LargeBinary),
-    Index(
-        None,
-        "section",
-        "name",
-        "value",
-        sqlite_where=text(f"length(value) <= {INDEXED_VALUE_LENGTH}"),
-        postgresql_where=text(f"length(value) <= {INDEXED_VALUE_LENGTH}"),
-    ),
+    # one index for both uses: ordering walks it, and a filter on values finds their sort keys in
+    # it (sort_key is a function of the value; the value itself is then compared on the row)
     Index("ix_task_hyperparams_order", "section", "name", "sort_key", "task_key", postgresql_include=["task"]),
     # SQLite: clustered on the primary key, so a task's value is one B-tree descent and every
     # index carries ``task`` (walking the order index never reads the table)

@@ -126,3 +126,23 @@ def test_a_whole_section_as_a_list_field_and_sort_key(api: Api) -> None:
     assert names(api, filters={"hyperparams.S": {"any": {"include": [None]}}}) == []
     assert names(api, order_by=["-hyperparams.S", "name"]) == ["lang-sec10", "lang-sec9", "lang-nosec"]
     assert api.call("tasks.get_all", {"hyperparams.S.p.value.x": ["1"]}).code == (400, 12)
+
+
+def test_a_parameter_filter_compares_whole_values(api: Api) -> None:
+    """A value filter finds candidates by the values' natural sort keys, which tie for values that
+    agree on their first 255 key bytes, or differ only in ways the key folds; the value itself
+    decides. Long values (kilobytes) are filtered like short ones."""
+    from skiff.domain.natural_order import SORT_KEY_BYTES, sort_key
+
+    prefix = "x" * SORT_KEY_BYTES
+    values = {"lang-long1": prefix + "1", "lang-long2": prefix + "2", "lang-huge": "y" * 5000,
+              "lang-lower": "adam", "lang-upper": "Adam", "lang-num": "10", "lang-num0": "010"}  # fmt: skip
+    assert sort_key(values["lang-long1"]) == sort_key(values["lang-long2"])  # the keys do tie
+    for name, value in values.items():
+        create(api, name, hyperparams={"Args": {"v": {"section": "Args", "name": "v", "value": value}}})
+    for name, value in values.items():
+        assert names(api, **{"hyperparams.Args.v.value": [value]}) == [name], name
+    assert names(api, **{"hyperparams.Args.v.value": [values["lang-long2"], "adam", "none"]}) == ["lang-long2", "lang-lower"]
+    assert names(api, **{"hyperparams.Args.v.value": ["-" + values["lang-long1"], "-10"]}) == sorted(
+        set(values) - {"lang-long1", "lang-num"}
+    )

@@ -46,12 +46,12 @@ from skiff.domain.task_query import (
     parse_metric_path,
     parse_param_path,
 )
+from skiff.domain.natural_order import sort_key
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch
 from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
 from skiff.storage.repos.common import BadPattern, unindexed, unselective
 from skiff.storage.repos.tasks import ARRAY_KINDS, PROMOTED, get_tasks
 from skiff.storage.tables import (
-    INDEXED_VALUE_LENGTH,
     NATURAL_COLLATION,
     task_hyperparams,
     task_metrics,
@@ -138,13 +138,11 @@ def _param_rows(path: ParamPath, *columns: Any) -> Any:
 
 
 def param_value_in(values: tuple[str, ...]) -> ColumnElement[bool]:
-    """``task_hyperparams.value IN values``, stated so that the partial value index applies when
-    every value is short enough to be in it."""
-    condition = task_hyperparams.c.value.in_(values)
-    if all(len(v) <= INDEXED_VALUE_LENGTH for v in values):
-        limit = literal_column(str(INDEXED_VALUE_LENGTH))  # inline: the index predicate's constant
-        condition = and_(condition, func.length(task_hyperparams.c.value) <= limit)
-    return condition
+    """``task_hyperparams.value IN values``, stated so that the order index applies: equal values
+    have equal sort keys, so the index finds the candidates (section, name, sort key) and the value
+    comparison drops those whose keys only tie (cut at ``SORT_KEY_BYTES``, or equal primaries)."""
+    keys = sorted({sort_key(v) for v in values})
+    return and_(task_hyperparams.c.sort_key.in_(keys), task_hyperparams.c.value.in_(values))
 
 
 # the filters map and multi-field conditions (spec tasks-queries §2.5, §2.9) ----------------------

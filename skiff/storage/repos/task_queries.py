@@ -626,9 +626,15 @@ def explain_tasks(
     """The database's plan for ``find_tasks``, one line per step (for index-coverage tests).
     PostgreSQL plans with sequential scans discouraged, since tiny test tables would otherwise
     be scanned legitimately."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return explain(conn, select_tasks(conn, companies, query, projects=projects))
+    statement = select_tasks(conn, companies, query, projects=projects)
+    if conn.dialect.name != "postgresql":
+        return explain(conn, statement)
+    # the session's setting, not SET LOCAL: a read runs outside a transaction block
+    conn.exec_driver_sql("SET enable_seqscan = off")
+    try:
+        return explain(conn, statement)
+    finally:
+        conn.exec_driver_sql("RESET enable_seqscan")
 
 
 def explain(conn: Connection, statement: Select[Any]) -> list[str]:

@@ -1,0 +1,93 @@
+"""PostgreSQL connections run in autocommit mode: reads send no BEGIN and no COMMIT (at READ
+COMMITTED each statement has its own snapshot anyway), every other transaction begins with a BEGIN
+that skiff sends, so writes, migrations and administrative connections stay atomic. A pooled
+connection whose server process went away is replaced at checkout (the pool's pre-ping)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import text
+
+from skiff.storage.engine import Database
+from tests.support import DIALECT, PG_URL, new_database_url
+
+pytestmark = pytest.mark.skipif(DIALECT != "postgresql", reason="PostgreSQL's transactions")
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(new_database_url(tmp_path), pool_size=2)
+    with db.write() as conn:
+        conn.execute(text("CREATE TABLE t (x integer PRIMARY KEY)"))
+    yield db
+    db.dispose()
+
+
+def status(conn) -> TransactionStatus:  # type: ignore[no-untyped-def]
+    return conn.connection.dbapi_connection.info.transaction_status
+
+
+def rows(db: Database) -> list[int]:
+    with db.read() as conn:
+        return [x for (x,) in conn.execute(text("SELECT x FROM t ORDER BY x"))]
+
+
+def test_a_read_runs_outside_a_transaction_block(database: Database) -> None:
+    with database.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
+        assert status(conn) == TransactionStatus.IDLE
+        # each statement is a transaction of its own: two statements, two transaction ids
+        first = conn.execute(text("SELECT txid_current()")).scalar_one()
+        second = conn.execute(text("SELECT txid_current()")).scalar_one()
+        assert second > first
+
+
+def test_a_write_is_one_transaction(database: Database) -> None:
+    with database.write() as conn:
+        assert status(conn) == TransactionStatus.INTRANS
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        first = conn.execute(text("SELECT txid_current()")).scalar_one()
+        assert conn.execute(text("SELECT txid_current()")).scalar_one() == first
+    assert rows(database) == [1]
+
+    with pytest.raises(RuntimeError), database.write() as conn:
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+        raise RuntimeError("the use case fails after its first statement")
+    assert rows(database) == [1]
+
+
+def test_a_connection_of_the_engine_itself_is_in_a_transaction(database: Database) -> None:
+    """Migrations and administrative commands use the engine directly: their statements run in
+    one transaction, rolled back unless committed."""
+    with database.engine.connect() as conn:
+        conn.execute(text("INSERT INTO t VALUES (3)"))
+        assert status(conn) == TransactionStatus.INTRANS
+    assert rows(database) == []
+    with database.engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (3)"))
+    assert rows(database) == [3]
+
+
+def test_a_pooled_connection_whose_server_process_ended_is_replaced(database: Database) -> None:
+    """What a restarted PostgreSQL does to every pooled connection: the next read and the next
+    write still succeed."""
+    with database.read() as conn:
+        before = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO t VALUES (4)"))
+    name = database.engine.url.database
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+        ).fetchall()
+    assert ended and all(ok for (ok,) in ended)
+    with database.read() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != before
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO t VALUES (5)"))
+    assert rows(database) == [4, 5]

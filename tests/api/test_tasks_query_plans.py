@@ -22,6 +22,12 @@ QUERIES = {
     "hyperparameter filter": {"hyperparams.Args.lr.value": ["0.1"], "page_size": 50},
     "search_text": {"search_text": "resnet -dropout", "order_by": ["@text_score"], "page_size": 50},
     "search_text with a project": {"search_text": '"resnet model"', "project": ["P"], "page_size": 50},
+    # no company-prefixed index on dates or parents (migration 0017): the single-column ones serve
+    "all projects, newest first": {"order_by": ["-last_update"], "page_size": 50},
+    "all projects, creation order": {"page_size": 50},
+    "all projects, newest created first": {"order_by": ["-created"], "page_size": 50},
+    "children of a task": {"parent": ["T"], "page_size": 50},
+    "children of a task in a project": {"parent": ["T"], "project": ["P"], "order_by": ["-last_update"], "page_size": 50},
 }  # fmt: skip
 
 

@@ -138,3 +138,27 @@ def test_ordering_by_a_metric_reads_each_tasks_metric_by_primary_key(db, company
         assert all("sqlite_autoindex_task_metrics_1 (task=?" in line for line in metric_steps), shown
     else:
         assert "pk_task_metrics" in shown, shown
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL plans from its own statistics")
+@pytest.mark.parametrize(
+    ("body", "first_step"),
+    [
+        ({"order_by": ["-last_update"], "page_size": 50}, "SCAN tasks USING INDEX ix_tasks_last_update"),
+        ({"order_by": ["-created"], "status": ["-completed"], "page_size": 50}, "SCAN tasks USING INDEX ix_tasks_created"),
+        ({"page_size": 50}, "SCAN tasks USING INDEX ix_tasks_created"),
+        ({"tags": ["keep"], "order_by": ["-last_update"], "page_size": 50}, "SCAN tasks USING INDEX ix_tasks_last_update"),
+        # a value to look up keeps the company-scoped index that has it
+        ({"type": ["testing"], "order_by": ["-last_update"], "page_size": 50}, "SEARCH tasks USING INDEX ix_tasks_company_type (company=? AND type=?)"),
+        ({"user": ["u"], "order_by": ["-last_update"], "page_size": 50}, "SEARCH tasks USING INDEX ix_tasks_company_user (company=? AND user=?)"),
+    ],
+    ids=["newest first", "newest created, an exclusion", "creation order", "a tag", "a type", "a user"],
+)
+def test_listing_every_project_walks_the_sort_index(db, company: str, populated: None, body: dict, first_step: str) -> None:  # type: ignore[no-untyped-def]
+    """Across projects only the company scope narrows the tasks, and in a single-tenant install
+    it keeps all of them: SQLite, taking the scope for selective without statistics, read every
+    task of the company and sorted them for a page of 50 (10,000 tasks: 48 ms in-process, then
+    7 ms walking the sort's index). A value to look up still starts from its index."""
+    with db.read() as conn:
+        plan = explain_tasks(conn, [company, ""], parse_query(body))
+    assert plan[0].startswith(first_step), "\n".join(plan)

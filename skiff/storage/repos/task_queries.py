@@ -483,14 +483,29 @@ def _compile_outer_loop_join(element: _OuterLoopJoin, compiler: Any, **kw: Any) 
     return f"{left} CROSS JOIN {right} ON {element.onclause._compiler_dispatch(compiler, **kw)}"
 
 
+#: List fields that the indexes of ``tasks`` look values up in (after the company or alone)
+_LOOKUP_FIELDS = frozenset({"id", "user", "project", "parent", "status", "type"})
+
+
+def _looks_up_tasks(query: TaskQuery) -> bool:
+    """Whether the query names values of an indexed column to look the tasks up by (an
+    exclusion does not: ``status: ["-completed"]`` keeps most tasks)."""
+    return any(
+        name in _LOOKUP_FIELDS and (cond.include_any or cond.include_all) for name, cond in query.lists.items()
+    ) or any(name in _LOOKUP_FIELDS for name in query.filters)
+
+
 def _conditions(
     conn: Connection, companies: Sequence[str], query: TaskQuery, projects: Sequence[str] | None
 ) -> tuple[list[ColumnElement[bool]], Any, Any]:
     """The WHERE conditions of a query, its FROM and the text score (None without one)."""
     dialect = conn.dialect.name
     scope: ColumnElement[bool] = tasks.c.company.in_(list(companies))
-    if any(cond.include_any or cond.include_all for cond in query.params.values()):
-        scope = unselective(scope)  # the tasks with a parameter's value are the few to start from
+    if not _looks_up_tasks(query) or any(cond.include_any or cond.include_all for cond in query.params.values()):
+        # nothing but the company (all tasks of a single-tenant install) narrows the tasks from
+        # their side: a sort walks its index instead of sorting the company's every task; or
+        # the tasks with a parameter's value are the few to start from
+        scope = unselective(scope)
     conditions = [scope]
     for name, cond in query.lists.items():
         if name == "project" and projects is not None:

@@ -42,6 +42,11 @@ class ListCondition:
     def is_empty(self) -> bool:
         return not (self.include_any or self.include_all or self.exclude or self.or_empty)
 
+    @property
+    def names_values(self) -> bool:
+        """Whether matching rows hold one of given values (an exclusion alone does not say which)."""
+        return bool(self.include_any or self.include_all)
+
 
 def _dedupe(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))

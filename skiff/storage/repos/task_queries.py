@@ -483,16 +483,24 @@ def _compile_outer_loop_join(element: _OuterLoopJoin, compiler: Any, **kw: Any) 
     return f"{left} CROSS JOIN {right} ON {element.onclause._compiler_dispatch(compiler, **kw)}"
 
 
-#: List fields that the indexes of ``tasks`` look values up in (after the company or alone)
-_LOOKUP_FIELDS = frozenset({"id", "user", "project", "parent", "status", "type"})
+#: List fields whose column an index of ``tasks`` has (after the company or alone), read from
+#: the table's declaration
+_LOOKUP_FIELDS = frozenset(
+    name
+    for name, column in SCALAR_COLUMNS.items()
+    if column.primary_key or any(column.name in index.columns for index in tasks.indexes)
+)
 
 
-def _looks_up_tasks(query: TaskQuery) -> bool:
-    """Whether the query names values of an indexed column to look the tasks up by (an
-    exclusion does not: ``status: ["-completed"]`` keeps most tasks)."""
-    return any(
-        name in _LOOKUP_FIELDS and (cond.include_any or cond.include_all) for name, cond in query.lists.items()
-    ) or any(name in _LOOKUP_FIELDS for name in query.filters)
+def _scope_is_unselective(query: TaskQuery) -> bool:
+    """Whether SQLite should not start from the company scope: the query names no values of an
+    indexed column to look the tasks up by (an exclusion such as ``status: ["-completed"]``
+    keeps most tasks), so a sort walks its index instead of sorting the company's every task
+    (all tasks of a single-tenant install); or a parameter's value finds the few tasks first."""
+    looks_up = any(name in _LOOKUP_FIELDS and cond.names_values for name, cond in query.lists.items()) or any(
+        name in _LOOKUP_FIELDS for name in query.filters
+    )
+    return not looks_up or any(cond.names_values for cond in query.params.values())
 
 
 def _conditions(
@@ -501,10 +509,7 @@ def _conditions(
     """The WHERE conditions of a query, its FROM and the text score (None without one)."""
     dialect = conn.dialect.name
     scope: ColumnElement[bool] = tasks.c.company.in_(list(companies))
-    if not _looks_up_tasks(query) or any(cond.include_any or cond.include_all for cond in query.params.values()):
-        # nothing but the company (all tasks of a single-tenant install) narrows the tasks from
-        # their side: a sort walks its index instead of sorting the company's every task; or
-        # the tasks with a parameter's value are the few to start from
+    if _scope_is_unselective(query):
         scope = unselective(scope)
     conditions = [scope]
     for name, cond in query.lists.items():

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import total_ordering
 
 
 class InvalidVersion(ValueError):
     pass
 
 
-@total_ordering
 @dataclass(frozen=True)
 class Version:
     parts: tuple[int, ...]
     text: str
+
+    def __post_init__(self) -> None:
+        # the comparison key, padded once: read forms compare the caller's version several times
+        # per document
+        object.__setattr__(self, "_key", self.parts + (0,) * (3 - len(self.parts)))
 
     @classmethod
     def parse(cls, text: str) -> "Version":
@@ -30,18 +33,23 @@ class Version:
             parts.append(int(piece))
         return cls(tuple(parts), text)
 
-    def _key(self) -> tuple[int, int, int]:
-        padded = self.parts + (0,) * (3 - len(self.parts))
-        return padded  # type: ignore[return-value]
-
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Version) and self._key() == other._key()
+        return isinstance(other, Version) and self._key == other._key
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._key)
 
     def __lt__(self, other: "Version") -> bool:
-        return self._key() < other._key()
+        return self._key < other._key
+
+    def __le__(self, other: "Version") -> bool:
+        return self._key <= other._key
+
+    def __gt__(self, other: "Version") -> bool:
+        return self._key > other._key
+
+    def __ge__(self, other: "Version") -> bool:
+        return self._key >= other._key
 
     def wire(self) -> str | float:
         """How the envelope shows this version: a string, or a number below 2.1 (reference quirk)."""

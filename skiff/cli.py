@@ -140,10 +140,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=30,
         )
     else:
-        from skiff.app import create_app
+        from skiff.app import create_app, freeze_heap
 
+        app = create_app(settings)
+        freeze_heap()
         uvicorn.run(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             log_level="info",

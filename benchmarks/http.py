@@ -436,6 +436,7 @@ def time_in_process(db_url: str, data_dir: Path, ids: list[str], seconds: float,
     than wall time, so that other load on the machine does not count; what the HTTP path costs
     beyond this is overhead."""
     from skiff import API_VERSION
+    from skiff.app import freeze_heap
     from skiff.domain.task_document import read_form
     from skiff.domain.versions import Version
     from skiff.ops import auth, task_queries
@@ -446,6 +447,7 @@ def time_in_process(db_url: str, data_dir: Path, ids: list[str], seconds: float,
 
     settings = Settings(data_dir=data_dir, db_url=normalize_db_url(db_url))
     db = open_database(settings)
+    freeze_heap()  # as a server process does once its app is built
     version = Version.parse(API_VERSION)
     caller = auth.authenticate(db, auth.BasicCredentials(BENCH_KEY, BENCH_SECRET))
     rng = random.Random(7)

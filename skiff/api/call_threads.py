@@ -3,8 +3,8 @@
 A call is handed over through a C-implemented queue and its result comes back through the loop's
 ``call_soon_threadsafe``, straight into an asyncio future. ``loop.run_in_executor`` goes through a
 ``concurrent.futures.Future`` (a ``threading.Condition`` each) chained to an asyncio future, and
-``ThreadPoolExecutor``'s bookkeeping on every submit: 18 us of CPU per call against 8 us here,
-on a get-by-id that costs ~230 us in all.
+``ThreadPoolExecutor``'s bookkeeping on every submit: 19 us of CPU per call against 9 us here,
+on a get-by-id that costs ~200 us in all.
 
 Threads start as calls find none idle, up to ``size``. They are daemon threads: ``close`` (the
 server's shutdown) lets each finish the calls already queued and stop; an interpreter that exits

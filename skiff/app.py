@@ -18,11 +18,17 @@ def create_app(settings: Settings, db: Database | None = None) -> SkiffAPI:
     return SkiffAPI(AppContext(settings, database, build_registry()))
 
 
-def create_app_from_env() -> SkiffAPI:
-    """Factory for server worker processes: settings come from ``SKIFF_*`` variables."""
-    app = create_app(Settings.from_env())
+def create_server_app(settings: Settings) -> SkiffAPI:
+    """The app of a server process (``skiff serve``, and each of its ``--workers``), its startup
+    heap frozen once it is built."""
+    app = create_app(settings)
     freeze_heap()
     return app
+
+
+def create_app_from_env() -> SkiffAPI:
+    """Factory for server worker processes: settings come from ``SKIFF_*`` variables."""
+    return create_server_app(Settings.from_env())
 
 
 def freeze_heap() -> None:

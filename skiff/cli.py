@@ -140,12 +140,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=30,
         )
     else:
-        from skiff.app import create_app, freeze_heap
+        from skiff.app import create_server_app
 
-        app = create_app(settings)
-        freeze_heap()
         uvicorn.run(
-            app,
+            create_server_app(settings),
             host=settings.host,
             port=settings.port,
             log_level="info",

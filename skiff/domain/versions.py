@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class InvalidVersion(ValueError):
@@ -13,10 +13,11 @@ class InvalidVersion(ValueError):
 class Version:
     parts: tuple[int, ...]
     text: str
+    #: the comparison key, padded once: read forms compare the caller's version several times
+    #: per document
+    _key: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # the comparison key, padded once: read forms compare the caller's version several times
-        # per document
         object.__setattr__(self, "_key", self.parts + (0,) * (3 - len(self.parts)))
 
     @classmethod

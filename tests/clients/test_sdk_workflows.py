@@ -37,6 +37,19 @@ ACCESS_KEY = "SKIFFWORKFLOWKEY0001"
 SECRET_KEY = "skiff-workflow-secret-0123456789abcdefghijklmnopqrstuv"
 SINGLE_VALUE_ITER = -(2**31)
 
+# On Linux the SDK reports from a child it forks (sdk.development.report_use_subprocess), and that
+# child has races of its own, whatever the server does. It inherits the parent's pooled keep-alive
+# connections, and at exit both may write to the same one: in two CI runs the server received the
+# child's events.add_batch interleaved with the parent's tasks.failed (a 400 for the batch,
+# "Invalid HTTP request received" for the rest). And the parent checks the child with psutil on
+# each log line and, when it takes it for gone, switches to a reporting thread mid-run, where the
+# SDK's own source says "HANGS IF RACE HOLDS!": once in CI (SQLite, 2026-11-29) a reused task's
+# script printed its result and then hung at exit. So scripts here report from a thread, as the
+# SDK does by default off Linux; the reporting fixture keeps the Linux default (its run reports
+# every kind of event through the child), and so do the agent's and the artifact tests.
+REPORT_IN_PROCESS = "sdk { development { report_use_subprocess: false } }\n"
+LINUX_DEFAULT = ""
+
 # Prepended to every script: quiet, short runs (no framework hooks, no resource monitor) and a
 # helper that prints one JSON result line the test picks out of stdout.
 PRELUDE = f"""
@@ -60,13 +73,16 @@ class Sdk:
     settings: dict[str, str]
     root: Path
 
-    def start(self, script: str, *, home: str, conf: str = "", **params: Any) -> subprocess.Popen:
+    def start(self, script: str, *, home: str, conf: str = REPORT_IN_PROCESS, **params: Any) -> subprocess.Popen:
         """Start ``script`` (with ``P`` bound to ``params``) in the SDK with HOME ``root/home``,
-        where ``conf`` (if any) is the SDK's ``~/clearml.conf``."""
+        where ``conf`` is the SDK's ``~/clearml.conf`` (none if empty)."""
         home_dir = self.root / home
         home_dir.mkdir(exist_ok=True)
+        conf_file = home_dir / "clearml.conf"
         if conf:
-            (home_dir / "clearml.conf").write_text(conf)
+            conf_file.write_text(conf)
+        else:
+            conf_file.unlink(missing_ok=True)
         work = self.root / f"work-{uuid.uuid4().hex[:6]}"
         work.mkdir()
         path = work / "script.py"
@@ -97,8 +113,10 @@ class Sdk:
             assert run.returncode == 0, run.describe()
         return run
 
-    def run(self, script: str, *, home: str, expect_ok: bool = True, **params: Any) -> Run:
-        return self.finish(self.start(script, home=home, **params), expect_ok=expect_ok)
+    def run(
+        self, script: str, *, home: str, conf: str = REPORT_IN_PROCESS, expect_ok: bool = True, **params: Any
+    ) -> Run:
+        return self.finish(self.start(script, home=home, conf=conf, **params), expect_ok=expect_ok)
 
 
 @dataclass
@@ -189,7 +207,7 @@ logger.report_text("hello from report_text")
 print("hello from print")
 logger.report_single_value("best", 0.93)
 task.flush(wait_for_uploads=True)
-emit(id=task.id, project_id=task.project)
+emit(id=task.id, project_id=task.project, report_subprocess=bool(task._report_subprocess_enabled))
 task.close()
 print("after close")
 """
@@ -199,7 +217,8 @@ print("after close")
 def reported(sdk: Sdk) -> dict[str, Any]:
     """Run the reporting script once; the tests below read what it left."""
     project, name = unique("wf-report"), "wf-main"
-    run = sdk.run(REPORT_SCRIPT, home="home-report", project=project, name=name)
+    run = sdk.run(REPORT_SCRIPT, home="home-report", conf=LINUX_DEFAULT, project=project, name=name)
+    assert run.result["report_subprocess"] is (sys.platform == "linux"), run.describe()
     return {"project": project, "name": name, "run": run, **run.result}
 
 
@@ -354,12 +373,6 @@ task.get_requirements()
 emit(id=task.id, report_subprocess=bool(task._report_subprocess_enabled))
 raise RuntimeError("boom from the workflow test")
 """
-#: The crashing script reports from a thread, not from the subprocess the SDK forks by default.
-#: That child inherits the parent's pooled keep-alive connections, and at exit both may write to
-#: the same one: in two CI runs the server received the child's events.add_batch interleaved with
-#: the parent's tasks.failed (a 400 for the batch, "Invalid HTTP request received" for the rest,
-#: no tasks.failed), and the task stayed in_progress. That is the SDK's race, not the server's.
-REPORT_IN_PROCESS = "sdk { development { report_use_subprocess: false } }\n"
 
 MARK_COMPLETED_SCRIPT = """
 task = Task.init(project_name=P["project"], task_name="wf-mark-completed", **INIT)
@@ -373,11 +386,11 @@ emit(id=task.id, slept=True)
 def test_exit_statuses(sdk: Sdk) -> None:
     project = unique("wf-status")
     processes = {
-        name: sdk.start(script, home=f"home-{name}", conf=conf, project=project)
-        for name, script, conf in [
-            ("failed", MARK_FAILED_SCRIPT, ""),
-            ("exception", EXCEPTION_SCRIPT, REPORT_IN_PROCESS),
-            ("completed", MARK_COMPLETED_SCRIPT, ""),
+        name: sdk.start(script, home=f"home-{name}", project=project)
+        for name, script in [
+            ("failed", MARK_FAILED_SCRIPT),
+            ("exception", EXCEPTION_SCRIPT),
+            ("completed", MARK_COMPLETED_SCRIPT),
         ]
     }
     runs = {name: sdk.finish(p, expect_ok=False) for name, p in processes.items()}

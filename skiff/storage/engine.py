@@ -150,14 +150,16 @@ class Database:
         # on the driver's connection: 13-20 us less per transaction than a statement through
         # SQLAlchemy, whose execution machinery does nothing useful here
         options = conn.get_execution_options()
+        driver = conn.connection.dbapi_connection
         if self.dialect == "sqlite":
-            statement = "BEGIN IMMEDIATE" if options.get(_WRITE, False) else "BEGIN"
+            with driver_errors(conn, "PRAGMA temp_store", ()):
+                statement = sqlite_dialect.begin_statement(driver, conn.connection.info, options.get(_WRITE, False))
         elif options.get(_READ, False):
             return  # PostgreSQL reads run in autocommit (see dialects/postgresql.py)
         else:
             statement = "BEGIN"
         with driver_errors(conn, statement, ()):
-            conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+            driver.execute(statement)  # type: ignore[union-attr]
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

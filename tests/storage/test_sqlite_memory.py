@@ -46,3 +46,42 @@ def test_pooled_connections_stay_under_the_soft_heap_limit(tmp_path: Path) -> No
         assert SOFT_HEAP_LIMIT_BYTES / 2 < cached <= SOFT_HEAP_LIMIT_BYTES
     finally:
         db.dispose()
+
+
+def _sqlite_temp_files() -> list[str]:
+    """SQLite's temporary files this process holds open (it unlinks them as it opens them)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc to list open files")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed meanwhile (the directory's own descriptor)
+            continue
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+def test_a_writers_undo_pages_stay_in_memory_and_reads_keep_sorting_to_files(tmp_path: Path) -> None:
+    """A writer's savepoint journals the pages it changes; past 64 KiB SQLite would put that
+    journal in a temporary file per write (dialects.sqlite.begin_statement)."""
+    db = Database(f"sqlite:///{tmp_path / 'temp.db'}", pool_size=1)  # one connection: both kinds
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE pages (payload BLOB)")
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) "
+                "INSERT INTO pages SELECT randomblob(3000) FROM n"
+            )
+        for _ in range(2):
+            with db.write() as conn:
+                assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+                # 64 pages changed inside the writer's savepoint: 256 KiB of journal
+                assert conn.exec_driver_sql("UPDATE pages SET payload = randomblob(3000)").rowcount == 64
+                assert _sqlite_temp_files() == []
+            with db.read() as conn:
+                assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 0  # the default: files
+    finally:
+        db.dispose()

@@ -80,8 +80,8 @@ class _IdleReaders:
     costs some 30 µs of Python per call: a fifth of a get-by-id's use case, more than its two
     queries. A read takes one of these instead (the most recently used first) and gives it back
     when its transaction ends. At most ``size`` are kept, below the pool's size so that writers
-    always find connections there. PostgreSQL reads keep using the pool, whose checkout pings
-    the server (what hides a restarted PostgreSQL from clients)."""
+    always find connections there. PostgreSQL reads keep using the pool, whose checkout replaces
+    a connection the server has closed (what hides a restarted PostgreSQL from clients)."""
 
     def __init__(self, size: int) -> None:
         self._size = size

@@ -218,7 +218,7 @@ def task_plots(db: Database, caller: Identity, task: str, *, iters: int | None, 
 
 
 def delete_for_task(db: Database, caller: Identity, task: str, allow_locked: bool) -> int:
-    with db.write() as conn:
+    with db.write(bulk=True) as conn:
         doc = load_for_write(conn, caller, task)
         if doc.get("status") == "published" and not allow_locked:
             raise error("invalid_task_status", "task is published (locked)", task=task)

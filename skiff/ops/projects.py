@@ -312,7 +312,7 @@ def delete_project(
     tasks (reports included) or models anywhere in the subtree refuse it (400/402, 400/405); the
     reference deletes subprojects along without asking. The tasks move to the top level
     (``disassociated_tasks``), or, with ``delete_contents``, would be deleted."""
-    with db.write() as conn:
+    with db.write(bulk=True) as conn:  # every task of the subtree changes or goes, with its events
         _load(conn, caller.company, project)
         subtree = repo.subtree_ids(conn, caller.company, [project])
         contents = _contents(conn, caller.company, subtree)

@@ -339,7 +339,7 @@ def reset(
     delete_output_models: bool,
 ) -> dict[str, Any]:
     now = clock.now()
-    with db.write() as conn:
+    with db.write(bulk=True) as conn:  # a reset deletes the task's events
         old = load_for_write(conn, caller, task)
         status = old.get("status", "created")
         if status == "published" and not force:

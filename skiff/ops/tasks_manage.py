@@ -218,7 +218,7 @@ def delete_task(
     delete_output_models: bool = True,
 ) -> dict[str, Any]:
     now = clock.now()
-    with db.write() as conn:
+    with db.write(bulk=True) as conn:  # the task's events go with it
         doc = load_for_write(conn, caller, task)
         result = remove_task(conn, caller, doc, force=force, delete_output_models=delete_output_models, now=now)
         touch_projects(conn, caller.company, [doc.get("project")], now)

@@ -34,6 +34,8 @@ from skiff.storage.dialects import postgresql as pg_dialect
 from skiff.storage.dialects import sqlite as sqlite_dialect
 
 _WRITE = "skiff_write"
+#: SQLite: a write transaction of its own, not a group's (``Database.write(bulk=True)``)
+_BULK = "skiff_bulk"
 #: PostgreSQL: a read transaction, which runs in autocommit mode (no BEGIN, no COMMIT)
 _READ = "skiff_read"
 #: SQLite: how long a writer waits for the process's other writers (as long as SQLite's own
@@ -153,7 +155,10 @@ class Database:
         driver = conn.connection.dbapi_connection
         if self.dialect == "sqlite":
             with driver_errors(conn, "PRAGMA temp_store", ()):
-                statement = sqlite_dialect.begin_statement(driver, conn.connection.info, options.get(_WRITE, False))
+                write = options.get(_WRITE, False)
+                statement = sqlite_dialect.begin_statement(
+                    driver, conn.connection.info, write=write, temp_in_memory=write and not options.get(_BULK, False)
+                )
         elif options.get(_READ, False):
             return  # PostgreSQL reads run in autocommit (see dialects/postgresql.py)
         else:
@@ -178,17 +183,22 @@ class Database:
             readers.give_back(conn, generation)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+        """A write transaction. ``bulk``: the use case may change any number of rows (a task's
+        events): on SQLite it takes its turn like any writer but in a transaction of its own,
+        with no savepoint and its temporary data on files (``group_commit``,
+        ``dialects.sqlite.begin_statement``)."""
         queue = self._writers
         # a write nested in one of this thread's own goes around the queue (and waits for SQLite);
         # past the queue's timeout, a writer goes on to SQLite's own wait
-        group = None if queue is None or queue.holds() else queue.take(WRITER_QUEUE_TIMEOUT_SEC)
+        group = None if queue is None or queue.holds() else queue.take(WRITER_QUEUE_TIMEOUT_SEC, alone=bulk)
         with _refusing_oversized_values():
             if group is not None:
                 assert queue is not None
-                yield from group_commit.write_in_group(queue, group, self._write_transaction)
+                connect = self._bulk_transaction if bulk else self._write_transaction
+                yield from group_commit.write_in_group(queue, group, connect)
             else:
-                conn, transaction = self._write_transaction()
+                conn, transaction = self._bulk_transaction() if bulk else self._write_transaction()
                 with conn:
                     try:
                         yield conn
@@ -199,15 +209,18 @@ class Database:
         if self.checkpointer is not None:
             self.checkpointer.written()
 
-    def _write_transaction(self) -> tuple[Connection, RootTransaction]:
+    def _write_transaction(self, bulk: bool = False) -> tuple[Connection, RootTransaction]:
         """A pooled connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         conn = self.engine.connect()
         try:
-            conn.execution_options(**{_WRITE: True})
+            conn.execution_options(**{_WRITE: True, _BULK: bulk})
             return conn, conn.begin()
         except BaseException:
             conn.close()
             raise
+
+    def _bulk_transaction(self) -> tuple[Connection, RootTransaction]:
+        return self._write_transaction(bulk=True)
 
     def dispose(self) -> None:
         if self.checkpointer is not None:

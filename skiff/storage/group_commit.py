@@ -14,7 +14,11 @@ committing, and the last of the run commits for all of them (a "group commit"):
   on any connection, sees it;
 - a failed commit fails every writer of the group (each raises the commit's error);
 - with no writer waiting, a writer commits at once, as it did alone: under light load nothing
-  changes; a group closes at ``MAX_GROUP`` writers so the first does not wait for ever more.
+  changes; a group closes at ``MAX_GROUP`` writers so the first does not wait for ever more;
+- a writer that may change any number of rows (``alone``: deleting a task's events) has a
+  transaction of its own: on its turn it commits the open group for its members first, runs
+  without a savepoint (whose journal would hold the original of every page it changes) and
+  commits before the next writer's turn.
 
 Writers that wait longer than the queue's timeout go on without it to SQLite's own wait
 (``busy_timeout``), which still arbitrates between processes.
@@ -51,9 +55,11 @@ def commit(conn: Connection, transaction: RootTransaction) -> None:
 class Group:
     """One write transaction and the writers that took turns on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, alone: bool = False) -> None:
         self.conn: Connection | None = None
         self.transaction: RootTransaction | None = None
+        #: one writer's transaction: no savepoint, and nobody joins it
+        self.alone = alone
         self.members = 0
         #: set once the transaction has committed or rolled back
         self.finished = threading.Event()
@@ -69,11 +75,15 @@ class Group:
         if self.conn is None:
             self.conn, self.transaction = connect()
         self.members += 1
-        self._driver(f"SAVEPOINT {_SAVEPOINT}")
+        if not self.alone:
+            self._driver(f"SAVEPOINT {_SAVEPOINT}")
         return self.conn
 
     def end_member(self, failed: bool) -> None:
-        """Keep (``failed=False``) or undo the current member's changes."""
+        """Keep (``failed=False``) or undo the current member's changes (a lone member's are
+        undone with its transaction: ``WriterQueue.give_back`` with ``broken``)."""
+        if self.alone:
+            return
         if failed:
             self._driver(f"ROLLBACK TO {_SAVEPOINT}")
         self._driver(f"RELEASE {_SAVEPOINT}")
@@ -113,9 +123,10 @@ class WriterQueue:
         """Is this thread inside a write of the queue's (a nested write goes around it)?"""
         return getattr(self._holder, "group", None) is not None
 
-    def take(self, timeout: float) -> Group | None:
+    def take(self, timeout: float, *, alone: bool = False) -> Group | None:
         """Wait for this thread's turn on the open group (a new one if none is open); None after
-        ``timeout`` seconds."""
+        ``timeout`` seconds. ``alone``: a new group of this writer's own, once the open one (if
+        any) has committed."""
         deadline = time.monotonic() + timeout
         with self._turn:
             self._waiting += 1
@@ -128,9 +139,20 @@ class WriterQueue:
             finally:
                 self._waiting -= 1
             self._busy = True
+            open_group = self._group if alone else None
             if self._group is None:
-                self._group = Group()
+                self._group = Group(alone)
             group = self._group
+        if open_group is not None:  # still this thread's turn: commit for the group's members
+            try:
+                self._finish(open_group)
+            except BaseException:
+                with self._turn:
+                    self._busy = False
+                    self._turn.notify()
+                raise
+            with self._turn:
+                group = self._group = Group(alone=True)
         self._holder.group = group
         return group
 
@@ -139,21 +161,32 @@ class WriterQueue:
         ``broken``: the group's transaction is unusable (roll it back, fail its members)."""
         self._holder.group = None
         with self._turn:
-            if broken is None and self._waiting and group.members < MAX_GROUP:
+            if broken is None and self._waiting and group.members < MAX_GROUP and not group.alone:
                 self._busy = False
                 self._turn.notify()
                 return
         if broken is not None and group.error is None:
             group.error = broken
         try:
-            group.finish()  # still this thread's turn: no other writer touches the connection
+            self._finish(group)
+        finally:
+            with self._turn:
+                self._busy = False
+                self._turn.notify()
+
+    def _finish(self, group: Group) -> None:
+        """Commit or roll back ``group`` during this thread's turn (no other writer touches the
+        connection); a failed commit reaches the group's members, not this thread."""
+        try:
+            group.finish()
+        except BaseException:
+            if group.error is None:
+                raise
         finally:
             with self._turn:
                 self._group = None
-                self._busy = False
                 self.commits += group.error is None
                 self.writers += group.members
-                self._turn.notify()
 
 
 def write_in_group(queue: WriterQueue, group: Group, connect: Callable[[], tuple[Connection, RootTransaction]]) -> Any:
@@ -166,7 +199,10 @@ def write_in_group(queue: WriterQueue, group: Group, connect: Callable[[], tuple
         member = True
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
+            if group.alone:  # its transaction is its own: undo all of it
+                broken = exc
+                raise
             try:
                 group.end_member(failed=True)
             except BaseException as exc:  # the savepoint is gone: so is the whole transaction

@@ -53,9 +53,9 @@ class Writers:
         self._inside = threading.Event()
         self._release = threading.Event()
 
-    def _write(self, name: str, extra: Callable[[object], None] | None, hold: bool) -> None:
+    def _write(self, name: str, extra: Callable[[object], None] | None, hold: bool, bulk: bool) -> None:
         try:
-            with self.db.write() as conn:
+            with self.db.write(bulk=bulk) as conn:
                 conn.execute(text("INSERT INTO rows VALUES (:n)"), {"n": name})
                 if extra is not None:
                     extra(conn)
@@ -66,20 +66,20 @@ class Writers:
         except BaseException as exc:  # noqa: BLE001 - the test asserts on it
             self.errors[name] = exc
 
-    def start(self, name: str, extra: Callable[[object], None] | None = None, *, hold: bool = False) -> None:
-        thread = threading.Thread(target=self._write, args=(name, extra, hold))
+    def start(self, name: str, extra: Callable[[object], None] | None = None, *, hold: bool = False, bulk: bool = False) -> None:
+        thread = threading.Thread(target=self._write, args=(name, extra, hold, bulk))
         self.threads.append(thread)
         thread.start()
         if hold:
             assert self._inside.wait(10)
 
-    def run(self, holder: str, queued: dict[str, Callable[[object], None] | None]) -> None:
+    def run(self, holder: str, queued: dict[str, Callable[[object], None] | None], bulk: frozenset[str] = frozenset()) -> None:
         """The holder writes and waits; the others queue behind it (one at a time, so in this
-        order); then the holder lets go and everyone finishes."""
+        order; those in ``bulk`` as bulk writers); then the holder lets go and everyone finishes."""
         self.start(holder, hold=True)
         assert self.db._writers is not None
         for count, (name, extra) in enumerate(queued.items(), 1):
-            self.start(name, extra)
+            self.start(name, extra, bulk=name in bulk)
             _until(lambda: self.db._writers._waiting == count)  # type: ignore[union-attr]
         self._release.set()
         for thread in self.threads:
@@ -164,3 +164,37 @@ def test_alone_a_failed_commit_fails_its_writer(db: Database) -> None:
         _orphan(conn)
     with db.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM children")).scalar_one() == 0
+
+
+def test_a_bulk_writer_has_a_transaction_of_its_own(db: Database) -> None:
+    """It commits the open group for its members first, and nobody joins its transaction, which
+    keeps its temporary data (and no savepoint journal) on files."""
+    queue = db._writers
+    assert queue is not None
+    before = (queue.commits, queue.writers)
+    seen: dict[str, object] = {}
+
+    def look(name: str) -> Callable[[object], None]:
+        def extra(conn: object) -> None:
+            seen[name] = (conn.exec_driver_sql("PRAGMA temp_store").scalar(), _names(db))  # type: ignore[attr-defined]
+
+        return extra
+
+    writers = Writers(db)
+    writers.run("holder", {"w0": look("w0"), "bulk": look("bulk"), "w1": look("w1")}, bulk=frozenset({"bulk"}))
+    assert writers.errors == {}
+    assert _names(db) == {"holder", "w0", "bulk", "w1"}
+    # the group of holder and w0 had committed when the bulk writer's block ran; w1 came after
+    assert seen == {"w0": (2, set()), "bulk": (0, {"holder", "w0"}), "w1": (2, {"holder", "w0", "bulk"})}
+    assert (queue.commits - before[0], queue.writers - before[1]) == (3, 4)
+
+
+def test_a_failing_bulk_writer_undoes_all_of_its_own_changes(db: Database) -> None:
+    writers = Writers(db)
+    writers.run("holder", {"w0": None, "fails": _fail, "w1": None}, bulk=frozenset({"fails"}))
+    assert set(writers.errors) == {"fails"} and isinstance(writers.errors["fails"], ZeroDivisionError)
+    assert _names(db) == {"holder", "w0", "w1"}
+    with db.write(bulk=True) as conn:
+        conn.execute(text("INSERT INTO rows VALUES ('alone')"))
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 0
+    assert "alone" in _names(db)

@@ -32,24 +32,23 @@ CHECKPOINT_INTERVAL_SEC = 0.05
 
 log = logging.getLogger("skiff.storage")
 
-#: Where a transaction's temporary data goes, by kind (see ``begin_statement``).
-_TEMP_STORE = {True: "MEMORY", False: "DEFAULT"}
 _TEMP_STORE_KEY = "skiff_temp_store"
 
 
-def begin_statement(dbapi_conn: Any, info: dict[str, Any], write: bool) -> str:
+def begin_statement(dbapi_conn: Any, info: dict[str, Any], *, write: bool, temp_in_memory: bool) -> str:
     """The statement that begins a transaction, after setting where its temporary data goes.
 
-    Each writer's block runs in a savepoint of its own (``group_commit``), and SQLite keeps the
-    original of every page the block changes in a statement journal. Past 64 KiB (a task create
-    changes ~30 pages) that journal goes to a new temporary file: per write an open, an unlink,
-    ~60 writes and a close, a quarter of a create's CPU. With ``temp_store = MEMORY``, which
-    SQLite reads when a transaction begins, it stays in memory. That setting also keeps sorts and
-    temporary tables in memory, and a read may sort a whole table, so reads keep the default
-    (to files past the page cache). ``info`` is the pooled connection's: the pragma runs only when
-    the connection's kind of transaction changes.
+    Each writer's block in a group runs in a savepoint of its own (``group_commit``), and SQLite
+    keeps the original of every page the block changes in a statement journal. Past 64 KiB (a
+    task create changes ~30 pages) that journal goes to a new temporary file: per write an open,
+    an unlink, ~60 writes and a close, a quarter of a create's CPU. With ``temp_store = MEMORY``,
+    which SQLite reads when a transaction begins, it stays in memory, and so do sorts and
+    temporary tables. That is for group writes only (``temp_in_memory``): a read may sort a
+    whole table, and a bulk write (``Database.write(bulk=True)``) may change any number of pages
+    (deleting a million events journaled 140 MB, and the process kept it). ``info`` is the
+    pooled connection's: the pragma runs only when the setting changes.
     """
-    store = _TEMP_STORE[write]
+    store = "MEMORY" if temp_in_memory else "DEFAULT"
     if info.get(_TEMP_STORE_KEY) != store:
         dbapi_conn.execute(f"PRAGMA temp_store = {store}")
         info[_TEMP_STORE_KEY] = store

@@ -205,8 +205,8 @@ def write_in_group(queue: WriterQueue, group: Group, connect: Callable[[], tuple
                 raise
             try:
                 group.end_member(failed=True)
-            except BaseException as exc:  # the savepoint is gone: so is the whole transaction
-                broken = exc
+            except BaseException as undo_error:  # the savepoint is gone: so is the whole transaction
+                broken = undo_error
             raise
         try:
             group.end_member(failed=False)

@@ -162,7 +162,7 @@ class _JoinedDatabase(Database):
         yield from self._join()
 
     @contextmanager
-    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:  # joins the call's transaction, bulk or not
         if not self._writable:
             raise RuntimeError("a use case declared as a read transaction asked to write")
         yield from self._join()

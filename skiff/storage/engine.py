@@ -192,13 +192,13 @@ class Database:
         # a write nested in one of this thread's own goes around the queue (and waits for SQLite);
         # past the queue's timeout, a writer goes on to SQLite's own wait
         group = None if queue is None or queue.holds() else queue.take(WRITER_QUEUE_TIMEOUT_SEC, alone=bulk)
+        connect = self._bulk_transaction if bulk else self._write_transaction
         with _refusing_oversized_values():
             if group is not None:
                 assert queue is not None
-                connect = self._bulk_transaction if bulk else self._write_transaction
                 yield from group_commit.write_in_group(queue, group, connect)
             else:
-                conn, transaction = self._bulk_transaction() if bulk else self._write_transaction()
+                conn, transaction = connect()
                 with conn:
                     try:
                         yield conn

@@ -139,17 +139,14 @@ class WriterQueue:
             finally:
                 self._waiting -= 1
             self._busy = True
-            open_group = self._group if alone else None
             if self._group is None:
                 self._group = Group(alone)
             group = self._group
-        if open_group is not None:  # still this thread's turn: commit for the group's members
+        if alone and not group.alone:  # others' open group: commit it for them, still this thread's turn
             try:
-                self._finish(open_group)
+                self._finish(group)
             except BaseException:
-                with self._turn:
-                    self._busy = False
-                    self._turn.notify()
+                self._release()
                 raise
             with self._turn:
                 group = self._group = Group(alone=True)
@@ -170,9 +167,13 @@ class WriterQueue:
         try:
             self._finish(group)
         finally:
-            with self._turn:
-                self._busy = False
-                self._turn.notify()
+            self._release()
+
+    def _release(self) -> None:
+        """End this thread's turn."""
+        with self._turn:
+            self._busy = False
+            self._turn.notify()
 
     def _finish(self, group: Group) -> None:
         """Commit or roll back ``group`` during this thread's turn (no other writer touches the

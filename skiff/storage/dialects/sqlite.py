@@ -43,8 +43,8 @@ def begin_statement(dbapi_conn: Any, info: dict[str, Any], *, write: bool, temp_
     task create changes ~30 pages) that journal goes to a new temporary file: per write an open,
     an unlink, ~60 writes and a close, a quarter of a create's CPU. With ``temp_store = MEMORY``,
     which SQLite reads when a transaction begins, it stays in memory, and so do sorts and
-    temporary tables. That is for group writes only (``temp_in_memory``): a read may sort a
-    whole table, and a bulk write (``Database.write(bulk=True)``) may change any number of pages
+    temporary tables. That is for writes other than bulk ones only (``temp_in_memory``): a read
+    may sort a whole table, and a bulk write (``Database.write(bulk=True)``) may change any number of pages
     (deleting a million events journaled 140 MB, and the process kept it). ``info`` is the
     pooled connection's: the pragma runs only when the setting changes.
     """
@@ -53,7 +53,6 @@ def begin_statement(dbapi_conn: Any, info: dict[str, Any], *, write: bool, temp_
         dbapi_conn.execute(f"PRAGMA temp_store = {store}")
         info[_TEMP_STORE_KEY] = store
     return "BEGIN IMMEDIATE" if write else "BEGIN"
-
 
 
 @functools.lru_cache(maxsize=256)

@@ -7,6 +7,7 @@ and on SQLite, upgrading an older database through ``prepare`` keeps a backup co
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import stat
@@ -354,6 +355,48 @@ def test_the_text_index_is_rebuilt_with_a_small_structure(database: Database) ->
         assert found.scalar_one() == 40
     with database.write() as conn:
         conn.execute(text("INSERT INTO task_search_fts (task_search_fts, rank) VALUES ('integrity-check', 1)"))
+
+
+def _task_documents(database: Database) -> list[tuple[str, object, str]]:
+    """(id, document, the column's type as PostgreSQL names it, or SQLite's declared type)."""
+    with database.read() as conn:
+        if DIALECT == "postgresql":
+            kind = "SELECT pg_typeof(document)::text FROM tasks WHERE id = t.id"
+        else:
+            kind = "SELECT type FROM pragma_table_info('tasks') WHERE name = 'document'"
+        rows = conn.execute(text(f"SELECT t.id, t.document, ({kind}) FROM tasks t ORDER BY t.id"))
+        return [(row[0], row[1] if isinstance(row[1], dict) else json.loads(row[1]), row[2]) for row in rows]
+
+
+def test_task_documents_survive_the_json_text_column(database: Database) -> None:
+    """0018 turns ``tasks.document`` into ``json`` on PostgreSQL (``jsonb`` again on downgrade):
+    every document reads back equal both ways; SQLite's column does not change."""
+    migrate(database, command.upgrade, "0017")
+    documents = {
+        "t1": '{"script": {"diff": "a\\tb \\u00e9 \\"q\\""}, "hyperparams": {"Args": {"lr": {"value": "0.1"}}}}',
+        "t2": '{"last_metrics": {"m": {"v": {"value": 1.5e-300, "max_value": 12345678901234567890}}}, "tags": []}',
+        "t3": "{}",
+    }
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO companies (id, name, created) VALUES ('c1', 'c', CURRENT_TIMESTAMP)"))
+        for task, doc in documents.items():
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (id, company, \"user\", name, type, status, created, document) "
+                    "VALUES (:id, 'c1', 'u1', 'n', 'training', 'created', CURRENT_TIMESTAMP, :doc)"
+                ),
+                {"id": task, "doc": doc},
+            )
+    before = _task_documents(database)
+    assert [doc for _, doc, _ in before] == [json.loads(d) for d in documents.values()]
+    migrate(database, command.upgrade, "0018")
+    after = _task_documents(database)
+    assert [(t, d) for t, d, _ in after] == [(t, d) for t, d, _ in before]
+    assert {kind for _, _, kind in after} == ({"json"} if DIALECT == "postgresql" else {before[0][2]})
+    migrate(database, command.downgrade, "0017")
+    again = _task_documents(database)
+    assert [(t, d) for t, d, _ in again] == [(t, d) for t, d, _ in before]
+    assert {kind for _, _, kind in again} == {before[0][2]}
 
 
 def test_head_is_the_newest_migration() -> None:

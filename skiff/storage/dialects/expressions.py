@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, Text, and_, case, column, false, func, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, column, false, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 
 
 def regex_search(value: Any, pattern: str, dialect: str, *, ignore_case: bool = False) -> ColumnElement[bool]:
@@ -27,9 +27,10 @@ def _sqlite_path(parts: Sequence[str]) -> str:
 
 
 def _pg_at(document: Any, parts: Sequence[str]) -> Any:
-    """``document #> path`` with the path bound as a text[] parameter, so any character in a key
-    is data (SQLAlchemy's own JSON path renders an unescaped array literal)."""
-    return document.op("#>", return_type=JSONB)(literal(list(parts), ARRAY(Text)))
+    """``document #> path`` as JSONB, with the path bound as a text[] parameter, so any character
+    in a key is data (SQLAlchemy's own JSON path renders an unescaped array literal). On a
+    ``json`` column only the value found is converted, not the whole document."""
+    return cast(document.op("#>", return_type=JSON)(literal(list(parts), ARRAY(Text))), JSONB)
 
 
 def json_strings(document: Any, path: Sequence[str], dialect: str, *, item: Sequence[str] = ()) -> Select[Any]:

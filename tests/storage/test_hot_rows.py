@@ -53,6 +53,25 @@ def test_a_prepared_task_read_equals_the_general_one(db, admin, stored) -> None:
     assert general["started"] == stored["started"] and general["last_iteration"] == 7
 
 
+def test_tasks_by_a_list_of_ids_bound_as_one_value(db, admin, stored) -> None:  # type: ignore[no-untyped-def]
+    """``get_tasks`` binds its id and company lists as one value each (``one_of``): ids that JSON
+    or SQL would have to escape are found as they are, others and other companies' are not."""
+    odd = ['quote"d', "back\\slash", "it's", "ünï\u2603", "[1, 2]", "%s ?"]
+    for task in odd:
+        doc = new_task({"name": task, "type": "training"}, id=task, user=admin.user, company=admin.company,
+                       now=clock.now(), version=VERSION)  # fmt: skip
+        with db.write() as conn:
+            repo.insert_task(conn, doc)
+    asked = [*odd, stored["id"], "missing", 'quote"', "it"]
+    with db.read() as conn:
+        found = repo.get_tasks(conn, (admin.company, ""), asked)
+        assert sorted(found) == sorted([*odd, stored["id"]])
+        assert all(found[task]["name"] == task for task in odd)
+        assert repo.get_tasks(conn, ("someone else",), asked) == {}
+        assert repo.get_tasks(conn, ("someone else", admin.company), odd[:2], for_update=True).keys() == set(odd[:2])
+        assert repo.get_tasks(conn, (admin.company,), []) == {}
+
+
 def test_a_prepared_credential_read_equals_sqlalchemys(db, admin) -> None:  # type: ignore[no-untyped-def]
     with db.read() as conn:
         found = accounts_repo.find_credentials(conn, admin.access_key)

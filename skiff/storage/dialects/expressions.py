@@ -1,5 +1,6 @@
 """SQL expressions spelled differently on SQLite and PostgreSQL: a case-insensitive regular
-expression search, and the strings found at a path inside a JSON document column."""
+expression search, the strings found at a path inside a JSON document column, and membership
+in a list bound as one parameter."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, column, false, func, literal, select
+from sqlalchemy import Boolean, ColumnElement, Select, String, Text, and_, bindparam, case, cast, column, false, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 def regex_search(value: Any, pattern: str, dialect: str, *, ignore_case: bool = False) -> ColumnElement[bool]:
@@ -76,3 +81,48 @@ def json_equals(document: Any, path: Sequence[str], value: Any, dialect: str) ->
     if isinstance(value, str):
         return and_(kind == "text", func.json_extract(document, at) == value)
     return and_(kind.in_(("array", "object")), func.json_extract(document, at) == func.json(literal(orjson.dumps(value).decode())))
+
+
+class _StringList(TypeDecorator[list[str]]):
+    """A list of strings as one bound value: a ``text[]`` on PostgreSQL, a JSON array on SQLite
+    (read back by ``json_each``)."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(ARRAY(Text) if dialect.name == "postgresql" else String())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value if dialect.name == "postgresql" else orjson.dumps(list(value)).decode()
+
+
+class _OneOf(ColumnElement[bool]):
+    """``column`` equals one of the strings of a list parameter (see ``one_of``)."""
+
+    inherit_cache = True
+    _is_implicitly_boolean = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("values", InternalTraversal.dp_clauseelement)]
+    type = Boolean()
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.values = bindparam(name, type_=_StringList())
+
+
+def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column IN (…)`` for a list of strings bound as the single parameter ``name``: the same
+    SQL for any number of values, so the statement can be compiled once (``repos.prepared``),
+    where SQLAlchemy's expanding IN renders the list into the SQL on every execution."""
+    return _OneOf(column, name)
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_postgresql(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.values, **kw)})"
+
+
+@compiles(_OneOf)
+def _one_of_json_each(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    values = compiler.process(element.values, **kw)
+    return f"{compiler.process(element.column, **kw)} IN (SELECT value FROM json_each({values}))"

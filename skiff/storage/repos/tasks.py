@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from skiff.domain.natural_order import sort_key, tie_key
 from skiff.domain.task_query import ARRAY_LIST_FIELDS
 from skiff.domain.text_search import TEXT_FIELDS, index_text, text_index_values
+from skiff.storage.dialects.expressions import one_of
 from skiff.storage.repos.common import insert_many, merge_document, split_document, unselective
 from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import task_hyperparams, task_search, task_tags, tasks
@@ -230,12 +231,12 @@ def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:
     return count
 
 
-#: Built once (building a statement costs more than running it). The ids find the rows.
-_GET_TASKS = select(*TASK_COLUMNS).where(
-    tasks.c.id.in_(bindparam("ids", expanding=True)),
-    unselective(tasks.c.company.in_(bindparam("companies", expanding=True))),
-)
-_GET_TASKS_FOR_UPDATE = _GET_TASKS.with_for_update()
+#: Tasks by id, on the cursor (``prepared``): every page of a listing reads its rows here, and
+#: SQLAlchemy's execution and expanding IN (the list rendered into the SQL on every call) cost
+#: more than the query: a page of 50 on SQLite, documents decoded, took 2.1-2.2 ms that way
+#: and 1.2-1.8 ms here. The ids find the rows.
+_GET_TASKS = select(*TASK_COLUMNS).where(one_of(tasks.c.id, "ids"), unselective(one_of(tasks.c.company, "companies")))
+_GET_TASKS_PREPARED = {False: Prepared(_GET_TASKS), True: Prepared(_GET_TASKS.with_for_update())}
 #: One task among at most two companies (the caller's and the public ""), the hottest read: on
 #: the cursor (``prepared``).
 _GET_TASK = select(*TASK_COLUMNS).where(
@@ -251,8 +252,8 @@ def get_tasks(
     ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    query = _GET_TASKS_FOR_UPDATE if for_update else _GET_TASKS
-    return {row.id: merge_row(row) for row in conn.execute(query, {"ids": ids, "companies": list(companies)})}
+    rows = _GET_TASKS_PREPARED[for_update].all(conn, {"ids": ids, "companies": list(companies)})
+    return {row["id"]: merge_row(row) for row in rows}
 
 
 def get_task(conn: Connection, companies: Sequence[str], id: str, *, for_update: bool = False) -> dict[str, Any] | None:

@@ -38,9 +38,9 @@ metadata = MetaData(naming_convention=NAMING)
 Document = JSON().with_variant(JSONB(), "postgresql")
 
 #: Task documents: JSON text on both. They are read back whole far more often than searched
-#: inside, and PostgreSQL turns a JSONB value back into text on every read (jsonb_out): 1.5 of
-#: the 2.9 ms of server CPU to read a page of 50, against 1.2 ms for ``json``, which it stores
-#: as the text it was given (migration 0018). The few filters on paths inside the document cast
+#: inside, and PostgreSQL turns a JSONB value back into text on every read (jsonb_out): a page
+#: of 50 cost 2.9-3.0 ms of server CPU as JSONB against 1.2 ms as ``json``, which it stores as
+#: the text it was given (migration 0018). The few filters on paths inside the document cast
 #: the value found there to JSONB (``dialects.expressions``).
 TaskDocument = JSON()
 

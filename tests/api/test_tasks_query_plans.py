@@ -165,3 +165,25 @@ def test_listing_every_project_walks_the_sort_index(db, company: str, populated:
     with db.read() as conn:
         plan = explain_tasks(conn, [company, ""], parse_query(body))
     assert plan[0].startswith(first_step), "\n".join(plan)
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="SQLite chooses how to leave hidden tasks out")
+@pytest.mark.parametrize("limit, expected", [(1000, "set"), (1, "probes")])
+def test_hidden_tasks_are_left_out_by_a_set_while_they_are_few(  # type: ignore[no-untyped-def]
+    api: Api, db, company: str, populated: None, monkeypatch, limit: int, expected: str
+) -> None:
+    """Up to ``HIDDEN_SET_LIMIT`` hidden tasks, a listing reads their ids once (a list subquery
+    on the (kind, tag, task) index); past it, each candidate's tag rows are probed. Both leave
+    out exactly the hidden tasks."""
+    monkeypatch.setattr(task_queries, "HIDDEN_SET_LIMIT", limit)
+    hidden = [api("tasks.create", {"name": f"hidden {i}", "type": "training", "system_tags": ["hidden"]})["id"] for i in range(2)]
+    shown = api("tasks.get_all", {"only_fields": ["id"], "page_size": 500})["tasks"]
+    everything = api("tasks.get_all", {"only_fields": ["id"], "page_size": 500, "search_hidden": True})["tasks"]
+    assert len(shown) == 30 and not {t["id"] for t in shown} & set(hidden)
+    assert {t["id"] for t in everything} - {t["id"] for t in shown} == set(hidden)
+    with db.read() as conn:
+        plan = explain_tasks(conn, [company, ""], parse_query({"order_by": ["-last_update"], "page_size": 50}))
+    read_once = [line for line in plan if "ix_task_tags_kind_tag_task" in line]
+    probed = [line for line in plan if "task_tags" in line and "(task=?" in line]
+    assert (read_once, probed) != ([], []), "\n".join(plan)
+    assert bool(read_once) == (expected == "set") and bool(probed) == (expected == "probes"), "\n".join(plan)

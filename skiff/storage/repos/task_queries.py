@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -50,6 +51,7 @@ from skiff.domain.natural_order import sort_key
 from skiff.domain.text_search import TEXT_FIELDS, TextSearch
 from skiff.storage.dialects.expressions import json_equals, json_strings, regex_search
 from skiff.storage.repos.common import BadPattern, unindexed, unselective
+from skiff.storage.repos.prepared import Prepared
 from skiff.storage.repos.tasks import ARRAY_KINDS, PROMOTED, get_tasks
 from skiff.storage.tables import (
     NATURAL_COLLATION,
@@ -104,6 +106,36 @@ def _tag_exists(kind: str, values: tuple[str, ...] | None = None) -> ColumnEleme
     if values is not None:
         query = query.where(task_tags.c.tag.in_(values))
     return exists(query)
+
+
+#: SQLite: with at most this many hidden tasks, a query reads their ids once (``_not_hidden``).
+HIDDEN_SET_LIMIT = 1000
+_HIDDEN = select(task_tags.c.task).where(task_tags.c.kind == "system_tags", task_tags.c.tag == "hidden")
+_COUNT_HIDDEN = Prepared(
+    select(func.count().label("hidden")).select_from(
+        select(task_tags.c.task)
+        .where(task_tags.c.kind == bindparam("kind"), task_tags.c.tag == bindparam("tag"))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+)
+
+
+def _not_hidden(conn: Connection) -> ColumnElement[bool]:
+    """Tasks without the "hidden" system tag (what lists show unless ``search_hidden``).
+
+    SQLite: a correlated NOT EXISTS seeks each candidate's tag rows, ~4-6 µs a task (a page of 50
+    filtered on a hyperparameter value and sorted by a metric: 0.6 of the 0.8 ms that its 100
+    candidates cost). ``id NOT IN (the hidden ids)`` reads the hidden ids once per query
+    (~0.2 µs each) and probes that set in memory, so it is used while there are at most
+    ``HIDDEN_SET_LIMIT`` of them, which a bounded count tells (pipelines hide their steps, so
+    some installs have many). PostgreSQL's anti-join probes its index cheaply."""
+    if conn.dialect.name == "sqlite":
+        counted = _COUNT_HIDDEN.first(conn, {"kind": "system_tags", "tag": "hidden", "limit": HIDDEN_SET_LIMIT + 1, "offset": 0})
+        if counted is not None and counted["hidden"] <= HIDDEN_SET_LIMIT:
+            return tasks.c.id.not_in(_HIDDEN)
+    return not_(_tag_exists("system_tags", ("hidden",)))
 
 
 def _range(column: Any, bounds: Range) -> ColumnElement[bool]:
@@ -534,7 +566,7 @@ def _conditions(
     for multi in query.multi_fields:
         conditions.append(_multi_field_condition(multi, dialect))
     if not query.search_hidden:
-        conditions.append(not_(_tag_exists("system_tags", ("hidden",))))
+        conditions.append(_not_hidden(conn))
     source, score = tasks, None
     if query.text is not None:
         if query.text.matches_nothing:

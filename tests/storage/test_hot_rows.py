@@ -96,6 +96,17 @@ def test_prepared_statements_run_in_the_callers_transaction(db, admin) -> None: 
         assert repo.get_task(conn, (admin.company, ""), doc["id"]) is None
 
 
+def test_prepared_statements_bind_the_values_written_into_them(db, stored) -> None:  # type: ignore[no-untyped-def]
+    """Literal values (the id written into the statement, a LIMIT's OFFSET of 0) need no parameter;
+    named ones still must be passed."""
+    statement = Prepared(select(tasks.c.id).where(tasks.c.id == stored["id"], tasks.c.type == bindparam("type")).limit(1))
+    with db.read() as conn:
+        assert statement.all(conn, {"type": "training"}) == [{"id": stored["id"]}]
+        assert statement.all(conn, {"type": "testing"}) == []
+        with pytest.raises(KeyError):
+            statement.all(conn, {})
+
+
 def test_prepared_refuses_expanding_parameters(db) -> None:  # type: ignore[no-untyped-def]
     statement = Prepared(select(tasks.c.id).where(tasks.c.id.in_(bindparam("ids", expanding=True))))
     with db.read() as conn, pytest.raises(ValueError):

@@ -7,8 +7,9 @@ statement is compiled by SQLAlchemy once per dialect and run on the cursor of th
 current transaction. Parameters and result columns go through the type processors SQLAlchemy
 would apply (SQLite datetimes, JSON), and driver errors are wrapped as SQLAlchemy wraps them
 (``IntegrityError``, ``DataError`` …), so callers see the same values and exceptions either way.
-Parameters are named ``bindparam``s; statement events (``before_cursor_execute``) do not fire,
-and there is no expanding ``IN``.
+Parameters are named ``bindparam``s, which callers pass by name; values written into the
+statement (``column == "x"``, an OFFSET of 0) are bound as they were given. Statement events
+(``before_cursor_execute``) do not fire, and there is no expanding ``IN``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class _Compiled:
     positional: bool
     names: tuple[str, ...]  # the parameters, in SQL order for positional paramstyles
     binds: tuple[Processor | None, ...]  # per parameter
+    fixed: dict[str, Any]  # the values written into the statement, by parameter name
     keys: tuple[str, ...]  # the result columns (SELECT)
     results: tuple[Processor | None, ...]  # per result column
 
@@ -52,13 +54,14 @@ class Prepared:
             binds = sql.binds  # rendered name -> bind parameter
             if any(bind.expanding for bind in binds.values()):
                 raise ValueError("a prepared statement cannot expand IN parameters")
-            names = tuple(sql.positiontup or ()) if sql.positional else tuple(binds)
+            names = tuple(sql.positiontup or ()) if sql.positional else tuple(dict.fromkeys(sql.bind_names.values()))
             columns = list(getattr(self.statement, "selected_columns", ()))
             compiled = self._compiled[dialect.name] = _Compiled(
                 sql=sql.string,
                 positional=sql.positional,
                 names=names,
                 binds=tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names),
+                fixed={name: binds[name].effective_value for name in names if not binds[name].required},
                 keys=tuple(column.key for column in columns),
                 results=tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns),
             )
@@ -66,6 +69,8 @@ class Prepared:
 
     @staticmethod
     def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        if compiled.fixed:
+            params = {**compiled.fixed, **params}
         values = [params[name] if bind is None else bind(params[name]) for name, bind in zip(compiled.names, compiled.binds)]
         return values if compiled.positional else dict(zip(compiled.names, values))
 

@@ -111,15 +111,7 @@ def _tag_exists(kind: str, values: tuple[str, ...] | None = None) -> ColumnEleme
 #: SQLite: with at most this many hidden tasks, a query reads their ids once (``_not_hidden``).
 HIDDEN_SET_LIMIT = 1000
 _HIDDEN = select(task_tags.c.task).where(task_tags.c.kind == "system_tags", task_tags.c.tag == "hidden")
-_COUNT_HIDDEN = Prepared(
-    select(func.count().label("hidden")).select_from(
-        select(task_tags.c.task)
-        .where(task_tags.c.kind == bindparam("kind"), task_tags.c.tag == bindparam("tag"))
-        .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
-        .subquery()
-    )
-)
+_COUNT_HIDDEN = Prepared(select(func.count().label("hidden")).select_from(_HIDDEN.limit(bindparam("limit")).subquery()))
 
 
 def _not_hidden(conn: Connection) -> ColumnElement[bool]:
@@ -132,7 +124,7 @@ def _not_hidden(conn: Connection) -> ColumnElement[bool]:
     ``HIDDEN_SET_LIMIT`` of them, which a bounded count tells (pipelines hide their steps, so
     some installs have many). PostgreSQL's anti-join probes its index cheaply."""
     if conn.dialect.name == "sqlite":
-        counted = _COUNT_HIDDEN.first(conn, {"kind": "system_tags", "tag": "hidden", "limit": HIDDEN_SET_LIMIT + 1, "offset": 0})
+        counted = _COUNT_HIDDEN.first(conn, {"limit": HIDDEN_SET_LIMIT + 1})
         if counted is not None and counted["hidden"] <= HIDDEN_SET_LIMIT:
             return tasks.c.id.not_in(_HIDDEN)
     return not_(_tag_exists("system_tags", ("hidden",)))

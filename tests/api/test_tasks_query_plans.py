@@ -106,8 +106,24 @@ def test_a_hyperparameter_filter_starts_from_the_matching_tasks(db, company: str
         plan = explain_tasks(conn, [company, ""], parse_query({**QUERIES["hyperparameter filter"], "order_by": ["-last_update"]}))
     shown = "\n".join(plan)
     assert plan[0].startswith("SEARCH tasks USING INDEX sqlite_autoindex_tasks_1 (id=?)"), shown
-    # the value's sort key through the order index (the only one on the parameters' values)
+    # the value's sort key through the order index (the only one on the parameters' values); a
+    # whole key names one value, so the index entries answer and no parameter row is read
+    assert any(
+        "SEARCH task_hyperparams USING COVERING INDEX ix_task_hyperparams_order (section=? AND name=? AND sort_key=?)" in line
+        for line in plan
+    ), shown
+
+
+@pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL's planner chooses its own path")
+def test_a_filter_on_a_long_parameter_value_compares_the_value_too(db, company: str, populated: None) -> None:  # type: ignore[no-untyped-def]
+    """A value whose sort key is cut at ``SORT_KEY_BYTES`` shares its key with other values, so the
+    filter reads the parameter rows to compare the values themselves."""
+    query = {"hyperparams.Args.lr.value": ["0.1", "x" * 300], "page_size": 50}
+    with db.read() as conn:
+        plan = explain_tasks(conn, [company, ""], parse_query(query))
+    shown = "\n".join(plan)
     assert any("SEARCH task_hyperparams USING INDEX ix_task_hyperparams_order (section=? AND name=? AND sort_key=?)" in line for line in plan), shown
+    assert not any("COVERING INDEX ix_task_hyperparams_order" in line for line in plan), shown
 
 
 @pytest.mark.skipif(DIALECT != "sqlite", reason="PostgreSQL's planner weighs its own statistics")

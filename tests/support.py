@@ -214,3 +214,16 @@ def fts5_levels(conn: Connection) -> int:
     ``task_search_fts_data``: a 4-byte cookie, then varints: levels, segments, ...)."""
     block = conn.execute(text("SELECT block FROM task_search_fts_data WHERE id = 10")).scalar_one()
     return _varint(block, 4)[0]
+
+
+def pg_round_trips(conn, run, trace: Path) -> int:  # type: ignore[no-untyped-def]
+    """How many times ``run()`` waited for the server: the ReadyForQuery messages in the
+    protocol trace (to the file ``trace``) of ``conn``'s driver connection."""
+    pgconn = conn.connection.dbapi_connection.pgconn
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        try:
+            run()
+        finally:
+            pgconn.untrace()
+    return sum(1 for line in trace.read_text().splitlines() if "ReadyForQuery" in line)

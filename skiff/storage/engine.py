@@ -75,6 +75,20 @@ def driver_errors(conn: Connection, statement: str, params: Any, *, many: bool =
         raise DBAPIError.instance(statement, params, exc, error_class, dialect=conn.dialect, ismulti=many) from exc
 
 
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements run on ``conn`` inside go to the server together and their
+    results come back together (psycopg's pipeline mode), one round trip instead of one each; the
+    first error is raised when the block ends, as ``driver_errors`` raises it. Only for statements
+    whose results the block does not read. SQLite runs them as usual."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    with driver_errors(conn, "(statements sent together)", ()), driver.pipeline():  # type: ignore[union-attr]
+        yield
+
+
 class _IdleReaders:
     """SQLite: connections kept checked out of the engine's pool between read transactions.
 

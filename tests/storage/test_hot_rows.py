@@ -5,6 +5,8 @@ only the changed rows leave exactly the rows a full rewrite leaves."""
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,9 +19,10 @@ from skiff.domain.versions import Version
 from skiff.ops import accounts
 from skiff.storage.repos import accounts as accounts_repo
 from skiff.storage.repos import tasks as repo
+from skiff.storage.repos.common import PG_ROWS_PER_INSERT, insert_many
 from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import credentials, task_hyperparams, tasks
-from tests.support import Api
+from tests.support import DIALECT, Api, pg_round_trips
 
 VERSION = Version.parse("2.31")
 
@@ -159,3 +162,54 @@ def test_prepared_statements_raise_what_sqlalchemy_raises(db, stored) -> None:  
     """Driver errors come wrapped as SQLAlchemy wraps them (the engine maps some to 400s)."""
     with pytest.raises(IntegrityError), db.write() as conn:
         repo.insert_task(conn, stored)  # the same id again
+
+
+@pytest.fixture
+def scratch(db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A table of (k, v) rows keyed by k, for ``insert_many``."""
+    name = f"scratch_{uuid.uuid4().hex[:8]}"
+    with db.write() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {name} (k integer PRIMARY KEY, v text)")
+    yield name
+    with db.write() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+
+
+def _scratch_rows(db, table: str) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    with db.read() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(f"SELECT k, v FROM {table} ORDER BY k")]
+
+
+def test_insert_many_writes_every_row_past_one_statements_worth(db, scratch: str) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL takes the rows as multi-row INSERTs of ``PG_ROWS_PER_INSERT``; every row lands."""
+    rows = [(k, f"v{k}") for k in range(2 * PG_ROWS_PER_INSERT + 7)]
+    with db.write() as conn:
+        insert_many(conn, scratch, ("k", "v"), rows)
+    assert _scratch_rows(db, scratch) == rows
+
+
+def test_an_upsert_of_rows_sharing_a_key_lets_the_later_row_win(db, scratch: str) -> None:  # type: ignore[no-untyped-def]
+    """Without ``distinct_keys`` the rows go one by one (a multi-row upsert may not update a row
+    twice); with them, in one statement."""
+    upsert = 'ON CONFLICT ("k") DO UPDATE SET "v" = excluded."v"'
+    with db.write() as conn:
+        insert_many(conn, scratch, ("k", "v"), [(1, "a"), (2, "b"), (1, "c")], upsert=upsert)
+    assert _scratch_rows(db, scratch) == [(1, "c"), (2, "b")]
+    with db.write() as conn:
+        insert_many(conn, scratch, ("k", "v"), [(2, "d"), (3, "e")], upsert=upsert, distinct_keys=True)
+    assert _scratch_rows(db, scratch) == [(1, "c"), (2, "d"), (3, "e")]
+
+
+@pytest.mark.skipif(DIALECT != "postgresql", reason="PostgreSQL round trips")
+def test_a_task_is_written_in_one_round_trip(db, stored, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A new task's rows in four tables, and a change of its parameters, tags and name, each go
+    to PostgreSQL together: one wait for the server, not one per statement or per row."""
+    copy = {**stored, "id": ids.new_id(), "name": "copy"}
+    changed = {**copy, "name": "renamed", "tags": ["z"], "hyperparams": {
+        "Args": {f"p{k}": {"section": "Args", "name": f"p{k}", "value": str(k)} for k in range(20)},
+    }}  # fmt: skip
+    with db.write() as conn:
+        assert pg_round_trips(conn, lambda: repo.insert_task(conn, copy), tmp_path / "insert.trace") == 1
+        assert pg_round_trips(conn, lambda: repo.replace_task(conn, copy, changed), tmp_path / "replace.trace") == 1
+    with db.read() as conn:
+        assert repo.get_task(conn, [stored["company"]], copy["id"]) == changed

@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from skiff.storage.engine import Database
-from tests.support import DIALECT, PG_URL, new_database_url
+from skiff.storage.engine import Database, pipelined
+from tests.support import DIALECT, PG_URL, new_database_url, pg_round_trips
 
 pytestmark = pytest.mark.skipif(DIALECT != "postgresql", reason="PostgreSQL's transactions")
 
@@ -102,3 +103,38 @@ def test_a_pooled_connection_whose_server_process_ended_is_replaced(database: Da
     with database.write() as conn:
         conn.execute(text("INSERT INTO t VALUES (5)"))
     assert rows(database) == [4, 5]
+
+
+def test_statements_sent_together_wait_for_the_server_once(database: Database, tmp_path: Path) -> None:
+    """A create writes four tables; ``pipelined`` sends their statements in one go."""
+    insert = "INSERT INTO t VALUES (%s)"
+
+    def three(conn, start: int) -> None:  # type: ignore[no-untyped-def]
+        for x in range(start, start + 3):
+            conn.exec_driver_sql(insert, (x,))
+
+    with database.write() as conn:
+        assert pg_round_trips(conn, lambda: three(conn, 1), tmp_path / "one.trace") == 3
+
+        def together() -> None:
+            with pipelined(conn):
+                three(conn, 4)
+
+        assert pg_round_trips(conn, together, tmp_path / "together.trace") == 1
+    assert rows(database) == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_error_among_statements_sent_together_undoes_the_transaction(database: Database) -> None:
+    """The first error is raised where the block ends, as SQLAlchemy raises it, and the
+    transaction (the statements before it included) changes nothing."""
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with pytest.raises(IntegrityError), database.write() as conn:
+        with pipelined(conn):
+            conn.exec_driver_sql("INSERT INTO t VALUES (%s)", (2,))
+            conn.exec_driver_sql("INSERT INTO t VALUES (%s)", (1,))  # a duplicate key
+            conn.exec_driver_sql("INSERT INTO t VALUES (%s)", (3,))
+    assert rows(database) == [1]
+    with database.write() as conn:  # the pooled connection is usable again
+        conn.execute(text("INSERT INTO t VALUES (4)"))
+    assert rows(database) == [1, 4]

@@ -138,13 +138,36 @@ def merge_document(row: Any, promoted: Sequence[str]) -> dict[str, Any]:
     return doc
 
 
+#: PostgreSQL: rows per multi-row INSERT (``insert_many``), far below the protocol's 65,535 bind
+#: parameters for any of skiff's tables
+PG_ROWS_PER_INSERT = 500
+
+
 def insert_many(
-    conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, upsert: str = ""
+    conn: Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    upsert: str = "",
+    distinct_keys: bool = False,
 ) -> None:
-    """A plain DB-API executemany: for thousands of rows per batch it is several times faster
-    than compiling a SQLAlchemy insert. ``upsert`` is an ``ON CONFLICT …`` clause (same syntax on
-    SQLite and PostgreSQL)."""
+    """Insert ``rows`` with plain DB-API calls: for thousands of rows per batch that is several
+    times faster than compiling a SQLAlchemy insert. ``upsert`` is an ``ON CONFLICT …`` clause
+    (same syntax on SQLite and PostgreSQL).
+
+    SQLite: one executemany. PostgreSQL: multi-row INSERTs (``VALUES (…), (…)``) of up to
+    ``PG_ROWS_PER_INSERT`` rows, since psycopg's executemany sends each row as a message of its
+    own (setting 20 hyperparameters: 20 socket writes instead of one). An upsert goes that way
+    only when the caller knows that no two rows share a conflict key (``distinct_keys``): one
+    statement may not update a row twice, where an executemany lets the later row win."""
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(f'"{c}"' for c in columns)
-    sql = f'INSERT INTO {table} ({names}) VALUES ({", ".join([marker] * len(columns))}) {upsert}'
-    conn.exec_driver_sql(sql, rows)
+    group = f'({", ".join([marker] * len(columns))})'
+    if conn.dialect.name == "postgresql" and len(rows) > 1 and (distinct_keys or not upsert):
+        for start in range(0, len(rows), PG_ROWS_PER_INSERT):
+            chunk = rows[start : start + PG_ROWS_PER_INSERT]
+            sql = f'INSERT INTO {table} ({names}) VALUES {", ".join([group] * len(chunk))} {upsert}'
+            conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
+        return
+    conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES {group} {upsert}", rows)

@@ -18,6 +18,7 @@ from skiff.domain.natural_order import sort_key, tie_key
 from skiff.domain.task_query import ARRAY_LIST_FIELDS
 from skiff.domain.text_search import TEXT_FIELDS, index_text, text_index_values
 from skiff.storage.dialects.expressions import one_of
+from skiff.storage.engine import pipelined
 from skiff.storage.repos.common import insert_many, merge_document, split_document, unselective
 from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import task_hyperparams, task_search, task_tags, tasks
@@ -136,7 +137,8 @@ def _update_hyperparam_rows(conn: Connection, old: dict[str, Any], new: dict[str
             changed.setdefault(section, {})[name] = new["hyperparams"][section][name]
     if changed:
         rows = _hyperparam_rows({"id": new["id"], "company": new["company"], "hyperparams": changed})
-        insert_many(conn, task_hyperparams.name, _HYPERPARAM_COLUMNS, rows, upsert=_PARAM_UPSERT)
+        # (one row per (section, name): the rows' keys are distinct)
+        insert_many(conn, task_hyperparams.name, _HYPERPARAM_COLUMNS, rows, upsert=_PARAM_UPSERT, distinct_keys=True)
 
 
 #: ``task_search`` columns in the order of the domain's ``TEXT_FIELDS`` (which is also the column
@@ -163,11 +165,12 @@ def insert_tasks(conn: Connection, docs: Sequence[dict[str, Any]]) -> None:
     """Insert new tasks with one executemany per table (rows, searched text, tags,
     hyperparameters), so bulk loaders write exactly what a single ``insert_task`` writes.
     On SQLite the full-text index follows ``task_search`` through its triggers."""
-    _INSERT_TASK.execute_many(conn, [_split(doc) for doc in docs])
-    _INSERT_SEARCH.execute_many(conn, [_search_row(doc) for doc in docs])
-    _insert_side_rows(
-        conn, [row for doc in docs for row in _tag_rows(doc)], [row for doc in docs for row in _hyperparam_rows(doc)]
-    )
+    task_rows, search_rows = [_split(doc) for doc in docs], [_search_row(doc) for doc in docs]
+    tag_rows, param_rows = [row for doc in docs for row in _tag_rows(doc)], [row for doc in docs for row in _hyperparam_rows(doc)]
+    with pipelined(conn):
+        _INSERT_TASK.execute_many(conn, task_rows)
+        _INSERT_SEARCH.execute_many(conn, search_rows)
+        _insert_side_rows(conn, tag_rows, param_rows)
 
 
 class StatusChanged(Exception):
@@ -197,28 +200,34 @@ def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> 
 
     When the status changes the write is a compare-and-set on the old status
     (``UPDATE … WHERE id = ? AND status = ?``) and raises ``StatusChanged`` if another writer won.
+    The other statements (all of them when the status stays) go to PostgreSQL together.
     """
     before, after = _split(old), _split(new)
     changes = {k: v for k, v in after.items() if before.get(k) != v}
+    status_changes = "status" in changes
+    row_update = None
     if changes:
-        status_changes = "status" in changes
-        matched = _row_update(tuple(sorted(changes)), status_changes).execute(
-            conn, {**changes, "task_id": new["id"], "expected_status": before["status"]}
-        )
-        if matched == 0 and status_changes:
-            raise StatusChanged(new["id"])
+        row_update = _row_update(tuple(sorted(changes)), status_changes)
+        values = {**changes, "task_id": new["id"], "expected_status": before["status"]}
+        if status_changes:  # (its answer is needed before anything else is written)
+            if row_update.execute(conn, values) == 0:
+                raise StatusChanged(new["id"])
+            row_update = None
     company_moved = old.get("company") != new.get("company")
-    _write_side_tables(
-        conn,
-        new,
-        tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags", "models")),
-        hyperparams=company_moved,
-    )
-    if not company_moved and old.get("hyperparams") != new.get("hyperparams"):
-        _update_hyperparam_rows(conn, old, new)
     text = _search_row(new)
-    if text != _search_row(old):
-        conn.execute(update(task_search).where(task_search.c.task == new["id"]).values(**text))
+    with pipelined(conn):
+        if row_update is not None:
+            row_update.execute(conn, values)
+        _write_side_tables(
+            conn,
+            new,
+            tags=company_moved or any(old.get(k) != new.get(k) for k in ("tags", "system_tags", "models")),
+            hyperparams=company_moved,
+        )
+        if not company_moved and old.get("hyperparams") != new.get("hyperparams"):
+            _update_hyperparam_rows(conn, old, new)
+        if text != _search_row(old):
+            conn.execute(update(task_search).where(task_search.c.task == new["id"]).values(**text))
 
 
 def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:

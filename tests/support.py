@@ -217,13 +217,18 @@ def fts5_levels(conn: Connection) -> int:
 
 
 def pg_round_trips(conn, run, trace: Path) -> int:  # type: ignore[no-untyped-def]
-    """How many times ``run()`` waited for the server: the ReadyForQuery messages in the
-    protocol trace (to the file ``trace``) of ``conn``'s driver connection."""
+    """How many times ``run()`` waited for the server: in the protocol trace (to the file
+    ``trace``) of ``conn``'s driver connection, each run of messages from the client that the
+    server's messages follow."""
+    from psycopg.pq import Trace  # (PostgreSQL tests only)
+
     pgconn = conn.connection.dbapi_connection.pgconn
     with trace.open("w") as out:
         pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
         try:
             run()
         finally:
             pgconn.untrace()
-    return sum(1 for line in trace.read_text().splitlines() if "ReadyForQuery" in line)
+    senders = [line.split("\t", 1)[0] for line in trace.read_text().splitlines() if line[:2] in ("F\t", "B\t")]
+    return sum(1 for before, after in zip(senders, senders[1:]) if (before, after) == ("F", "B"))

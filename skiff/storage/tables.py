@@ -208,8 +208,7 @@ task_hyperparams = Table(
     Column("sort_key", LargeBinary),
     Column("task_key", LargeBinary),
     # one index for both uses: ordering walks it, and a filter on values finds their sort keys in
-    # it (sort_key is a function of the value, and a whole key names one value; a key cut at
-    # SORT_KEY_BYTES may be shared, and then the value itself is compared on the row)
+    # it (sort_key is a function of the value; the value itself is then compared on the row)
     Index("ix_task_hyperparams_order", "section", "name", "sort_key", "task_key", postgresql_include=["task"]),
     # SQLite: clustered on the primary key, so a task's value is one B-tree descent and every
     # index carries ``task`` (walking the order index never reads the table)

@@ -48,25 +48,6 @@ def test_pooled_connections_stay_under_the_soft_heap_limit(tmp_path: Path) -> No
         db.dispose()
 
 
-def test_one_busy_connection_may_cache_the_whole_budget(tmp_path: Path) -> None:
-    """A listing reads more distinct pages than SQLite's default 2 MiB cache holds, which then
-    keeps none of them for the next query; a connection's own cache may fill the shared limit."""
-    db = Database(f"sqlite:///{tmp_path / 'memory.db'}", pool_size=1)  # one connection at a time
-    try:
-        with db.write() as conn:
-            conn.exec_driver_sql("CREATE TABLE pages (payload BLOB)")
-            conn.exec_driver_sql(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1536) "
-                "INSERT INTO pages SELECT randomblob(3000) FROM n"
-            )
-        with db.read() as conn:
-            assert conn.exec_driver_sql("SELECT count(*) FROM pages WHERE length(payload) = 3000").scalar() == 1536
-            cached = _page_cache_bytes()
-        assert 5 * 2**20 < cached <= SOFT_HEAP_LIMIT_BYTES  # the 6 MiB table, not 2 MiB of it
-    finally:
-        db.dispose()
-
-
 def _sqlite_temp_files() -> list[str]:
     """SQLite's temporary files this process holds open (it unlinks them as it opens them)."""
     fds = Path("/proc/self/fd")

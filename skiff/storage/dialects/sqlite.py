@@ -17,17 +17,11 @@ from skiff.storage.tables import NATURAL_COLLATION
 BUSY_TIMEOUT_MS = 30_000
 #: SQLite's heap limit for the whole process (``PRAGMA soft_heap_limit``; the setting is global,
 #: so each connection sets the same value). Past it, page caches reuse their least recently used
-#: pages instead of growing: without it each pooled connection fills a cache of its own
-#: (``CACHE_SIZE_KIB``) and the server's memory grows with the pool size long after start
-#: (issue 8). Sorters and prepared statements may still go past it; a dropped page is read again
-#: from the file, usually from the operating system's cache.
+#: pages instead of growing: without it each pooled connection fills a 2 MiB cache of its own and
+#: the server's memory grows with the pool size long after start (issue 8). Sorters and prepared
+#: statements may still go past it; a dropped page is read again from the file, usually from the
+#: operating system's cache.
 SOFT_HEAP_LIMIT_BYTES = 16 * 2**20
-#: Each connection's own page cache may take that whole budget (``PRAGMA cache_size``, in KiB when
-#: negative): the soft limit bounds them together. SQLite's default, 2 MiB, is less than one page of
-#: a listing reads (~500 distinct pages for 50 tasks filtered and ordered at N = 10,000), and its
-#: least-recently-used order then drops every page, the B-trees' upper levels included, before the
-#: next query needs it again.
-CACHE_SIZE_KIB = SOFT_HEAP_LIMIT_BYTES // 1024
 #: With a ``Checkpointer`` running, a connection checkpoints by itself only once the WAL holds this
 #: many pages (SQLite's default is 1000). Under sustained writes the thread never reaches the WAL's
 #: end (new frames keep coming), so this is also what restarts the WAL and bounds its file (~20 MB
@@ -90,7 +84,6 @@ def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT_BYTES}")
-    cur.execute(f"PRAGMA cache_size = -{CACHE_SIZE_KIB}")
     cur.close()
     dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
     dbapi_conn.create_collation(NATURAL_COLLATION, _natural_compare)

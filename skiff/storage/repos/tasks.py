@@ -162,11 +162,13 @@ def insert_task(conn: Connection, doc: dict[str, Any]) -> None:
 
 
 def insert_tasks(conn: Connection, docs: Sequence[dict[str, Any]]) -> None:
-    """Insert new tasks with one executemany per table (rows, searched text, tags,
-    hyperparameters), so bulk loaders write exactly what a single ``insert_task`` writes.
-    On SQLite the full-text index follows ``task_search`` through its triggers."""
+    """Insert new tasks with one insert per table (rows, searched text, tags, hyperparameters),
+    so bulk loaders write exactly what a single ``insert_task`` writes; on PostgreSQL the four go
+    to the server together. On SQLite the full-text index follows ``task_search`` through its
+    triggers."""
     task_rows, search_rows = [_split(doc) for doc in docs], [_search_row(doc) for doc in docs]
-    tag_rows, param_rows = [row for doc in docs for row in _tag_rows(doc)], [row for doc in docs for row in _hyperparam_rows(doc)]
+    tag_rows = [row for doc in docs for row in _tag_rows(doc)]
+    param_rows = [row for doc in docs for row in _hyperparam_rows(doc)]
     with pipelined(conn):
         _INSERT_TASK.execute_many(conn, task_rows)
         _INSERT_SEARCH.execute_many(conn, search_rows)

@@ -164,7 +164,7 @@ def insert_many(
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(f'"{c}"' for c in columns)
     group = f'({", ".join([marker] * len(columns))})'
-    if conn.dialect.name == "postgresql" and len(rows) > 1 and (distinct_keys or not upsert):
+    if conn.dialect.name == "postgresql" and (distinct_keys or not upsert):
         for start in range(0, len(rows), PG_ROWS_PER_INSERT):
             chunk = rows[start : start + PG_ROWS_PER_INSERT]
             sql = f'INSERT INTO {table} ({names}) VALUES {", ".join([group] * len(chunk))} {upsert}'

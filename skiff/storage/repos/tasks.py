@@ -207,19 +207,12 @@ def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> 
     before, after = _split(old), _split(new)
     changes = {k: v for k, v in after.items() if before.get(k) != v}
     status_changes = "status" in changes
-    row_update = None
-    if changes:
-        row_update = _row_update(tuple(sorted(changes)), status_changes)
-        values = {**changes, "task_id": new["id"], "expected_status": before["status"]}
-        if status_changes:  # (its answer is needed before anything else is written)
-            if row_update.execute(conn, values) == 0:
-                raise StatusChanged(new["id"])
-            row_update = None
+    if status_changes and _update_row(conn, before, changes, new["id"]) == 0:  # (its answer decides)
+        raise StatusChanged(new["id"])
     company_moved = old.get("company") != new.get("company")
-    text = _search_row(new)
     with pipelined(conn):
-        if row_update is not None:
-            row_update.execute(conn, values)
+        if changes and not status_changes:
+            _update_row(conn, before, changes, new["id"])
         _write_side_tables(
             conn,
             new,
@@ -228,8 +221,16 @@ def replace_task(conn: Connection, old: dict[str, Any], new: dict[str, Any]) -> 
         )
         if not company_moved and old.get("hyperparams") != new.get("hyperparams"):
             _update_hyperparam_rows(conn, old, new)
+        text = _search_row(new)
         if text != _search_row(old):
             conn.execute(update(task_search).where(task_search.c.task == new["id"]).values(**text))
+
+
+def _update_row(conn: Connection, before: dict[str, Any], changes: dict[str, Any], task_id: str) -> int:
+    """Write the changed columns of a task row (a compare-and-set on ``before``'s status when
+    the status is among them); the number of rows matched."""
+    statement = _row_update(tuple(sorted(changes)), "status" in changes)
+    return statement.execute(conn, {**changes, "task_id": task_id, "expected_status": before["status"]})
 
 
 def update_columns(conn: Connection, ids: Sequence[str], **values: Any) -> int:

@@ -220,51 +220,15 @@ def pg_round_trips(conn, run, trace: Path) -> int:  # type: ignore[no-untyped-de
     """How many times ``run()`` waited for the server: in the protocol trace (to the file
     ``trace``) of ``conn``'s driver connection, each run of messages from the client that the
     server's messages follow."""
+    from psycopg.pq import Trace  # (PostgreSQL tests only)
+
     pgconn = conn.connection.dbapi_connection.pgconn
     with trace.open("w") as out:
-        _trace(pgconn, out)
+        pgconn.trace(out.fileno())
+        pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
         try:
             run()
         finally:
             pgconn.untrace()
-    return _waits(trace)
-
-
-def pg_engine_round_trips(db, run, trace: Path) -> int:  # type: ignore[no-untyped-def]
-    """``pg_round_trips`` over every connection ``db`` checks out of its pool while ``run()``
-    runs (an API call's, in its worker thread)."""
-    from sqlalchemy import event
-
-    traces: list[Path] = []
-    files: list[Any] = []
-
-    def checked_out(dbapi_conn, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
-        traces.append(trace.with_name(f"{trace.name}.{len(traces)}"))
-        files.append(traces[-1].open("w"))
-        _trace(dbapi_conn.pgconn, files[-1])
-
-    def checked_in(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_conn.pgconn.untrace()
-
-    event.listen(db.engine, "checkout", checked_out)
-    event.listen(db.engine, "checkin", checked_in)
-    try:
-        run()
-    finally:
-        event.remove(db.engine, "checkout", checked_out)
-        event.remove(db.engine, "checkin", checked_in)
-        for out in files:
-            out.close()
-    return sum(_waits(path) for path in traces)
-
-
-def _trace(pgconn, out) -> None:  # type: ignore[no-untyped-def]
-    from psycopg.pq import Trace  # (PostgreSQL tests only)
-
-    pgconn.trace(out.fileno())
-    pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-
-
-def _waits(trace: Path) -> int:
     senders = [line.split("\t", 1)[0] for line in trace.read_text().splitlines() if line[:2] in ("F\t", "B\t")]
     return sum(1 for before, after in zip(senders, senders[1:]) if (before, after) == ("F", "B"))

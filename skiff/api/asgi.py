@@ -29,7 +29,6 @@ from skiff.domain.identity import Identity
 from skiff.domain.versions import Version
 from skiff.jobs.runner import JobRunner
 from skiff.ops import auth
-from skiff.storage.engine import Database
 
 log = logging.getLogger("skiff.api")
 
@@ -198,14 +197,11 @@ class SkiffAPI:
                     self._authorize(call, auth.authenticate(self.app.db, credentials))
                 raise
             if credentials is not None and call.identity is None:
-
-                def use_case(identity: Identity, joined: Database) -> Any:
+                write = endpoint.transaction == "write"
+                with auth.authenticated(self.app.db, credentials, write=write) as (identity, joined):
                     self._authorize(call, identity)
                     call.joined = joined
-                    return endpoint.handler(call, request)
-
-                write = endpoint.transaction == "write"
-                result = auth.call_authenticated(self.app.db, credentials, use_case, write=write)
+                    result = endpoint.handler(call, request)
             else:
                 result = endpoint.handler(call, request)
             if isinstance(result, BaseModel):

@@ -3,9 +3,8 @@
 Every authenticated call re-reads its credential, user and company from the database, so a
 revoked credential or a changed role takes effect on the next call in every process. That read
 runs either in a transaction of its own (``authenticate``) or, for endpoints whose use case is
-one declared transaction, first thing in that transaction (``call_authenticated``), which the
-use case then joins: one pool checkout and one BEGIN/COMMIT per call instead of two; on
-PostgreSQL, no round trip of its own either.
+one declared transaction, first thing in that transaction (``authenticated``), which the use
+case then joins: one pool checkout and one BEGIN/COMMIT per call instead of two.
 """
 
 from __future__ import annotations
@@ -13,23 +12,20 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection
 
 from skiff.domain import clock
-from skiff.domain.errors import ApiError, error
+from skiff.domain.errors import error
 from skiff.domain.identity import Identity
 from skiff.domain.secrets_hash import verify_secret
 from skiff.domain.tokens import TokenClaims, issue_token, read_token
 from skiff.storage.engine import Database
 from skiff.storage.repos import accounts as repo
-from skiff.storage.repos.prepared import Later
-
-T = TypeVar("T")
 
 
 class _Recent:
@@ -128,75 +124,22 @@ def authenticate(db: Database, credentials: Credentials) -> Identity:
     """Check ``credentials`` against the database in a read transaction of their own."""
     with db.read() as conn:
         row = repo.find_credentials(conn, credentials.access_key)
-    identity = _check(row, credentials)  # the slow hash check (first use only) outside the transaction
-    _identities.put(credentials.access_key, identity)
-    return identity
+    return _check(row, credentials)  # the slow hash check (first use only) outside the transaction
 
 
-#: access key -> the identity its credential row gave the last time this process read it: what a
-#: call on PostgreSQL runs with while that row is on its way (``call_authenticated``)
-_identities = _Recent(4096)
-
-
-class _StaleIdentity(Exception):
-    """The credential row gives another identity than the one a call ran with."""
-
-
-def call_authenticated(
-    db: Database, credentials: Credentials, use_case: Callable[[Identity, Database], T], *, write: bool
-) -> T:
-    """Run ``use_case`` in one transaction (a write one with ``write``) with the identity behind
-    ``credentials``, checked in that transaction, and a database whose ``read()``/``write()`` join
-    it (``_JoinedDatabase``).
-
-    The credential row is read first thing in the transaction. On PostgreSQL it goes to the server
-    with the use case's first statement (one round trip fewer) when this process has seen the
-    credential before: the use case runs with the identity the row gave then, and the row is
-    checked before anything is answered or committed. A revoked credential fails the call, and
-    its transaction rolls back; a changed identity (a new role) runs the call again, in a new
-    transaction, with the row read first. An error of the use case stands only once the
-    credential is confirmed, so a revoked one gets its 401 and nothing else."""
+@contextmanager
+def authenticated(db: Database, credentials: Credentials, *, write: bool) -> Iterator[tuple[Identity, Database]]:
+    """Open the transaction of a use case (a write one with ``write``), check ``credentials`` in
+    it first and yield the identity with a database whose ``read()``/``write()`` join that
+    transaction. The use case must be one transaction: see ``_JoinedDatabase``."""
     if isinstance(credentials, BasicCredentials) and _verified_secrets.get(credentials.pair) is None:
         authenticate(db, credentials)  # the slow hash check, not while holding the write lock
-    try:
-        return _run(db, credentials, use_case, write, _identities.get(credentials.access_key))
-    except _StaleIdentity:
-        return _run(db, credentials, use_case, write, None)
-
-
-def _run(db: Database, credentials: Credentials, use_case: Callable[[Identity, Database], T], write: bool, guess: Identity | None) -> T:
     with db.write() if write else db.read() as conn:
-        row = repo.find_credentials_later(conn, credentials.access_key)
-        if guess is None or row.sent:  # nothing to save (SQLite reads it at once): check first
-            return _joined(db, conn, _confirmed(row, credentials, None), use_case, write)
-        try:
-            result = _joined(db, conn, guess, use_case, write)
-        except Exception as exc:
-            try:
-                _confirmed(row, credentials, guess)
-            except (ApiError, _StaleIdentity):
-                raise  # a 401 instead of the use case's error, or the call again
-            except Exception:
-                raise exc from None  # the row could not be read either (a lost connection)
-            raise
-        _confirmed(row, credentials, guess)
-        return result
-
-
-def _confirmed(row: Later, credentials: Credentials, guess: Identity | None) -> Identity:
-    identity = _check(row.first(), credentials)
-    _identities.put(credentials.access_key, identity)
-    if guess is not None and identity != guess:
-        raise _StaleIdentity
-    return identity
-
-
-def _joined(db: Database, conn: Connection, identity: Identity, use_case: Callable[[Identity, Database], T], write: bool) -> T:
-    joined = _JoinedDatabase(db, conn, writable=write)
-    result = use_case(identity, joined)
-    if joined.escaped is not None:
-        raise RuntimeError("a use case went on after its joined transaction failed") from joined.escaped
-    return result
+        identity = _check(repo.find_credentials(conn, credentials.access_key), credentials)
+        joined = _JoinedDatabase(db, conn, writable=write)
+        yield identity, joined
+        if joined.escaped is not None:
+            raise RuntimeError("a use case went on after its joined transaction failed") from joined.escaped
 
 
 class _JoinedDatabase(Database):

@@ -89,110 +89,6 @@ def pipelined(conn: Connection) -> Iterator[None]:
         yield
 
 
-#: ``Connection.info`` keys (PostgreSQL): the statements waiting to go to the server with the next
-#: one (``defer``), and the pipeline that next statement runs in (``_send_first``)
-_DEFERRED = "skiff_deferred"
-_SENDING = "skiff_sending"
-
-
-class Deferred:
-    """A statement that PostgreSQL receives together with the next statement run on its
-    connection, in one round trip (psycopg's pipeline mode): ``defer`` queues it, the next
-    statement sends it (``sending``), and ``rows()`` reads what came back. SQLite runs it at once.
-    A transaction's first statement carries its ``BEGIN`` this way, and a call's credential
-    lookup rides with the first statement of its use case (``skiff.ops.auth``)."""
-
-    __slots__ = ("_conn", "_sql", "_params", "_cursor", "dropped")
-
-    def __init__(self, conn: Connection, sql: str, params: Any) -> None:
-        self._conn, self._sql, self._params = conn, sql, params
-        self._cursor: Any = None
-        #: its transaction ended before anything took it to the server
-        self.dropped = False
-
-    def _send(self, driver: Any) -> None:
-        self._cursor = driver.cursor()
-        self._cursor.execute(self._sql, self._params)
-
-    @property
-    def sent(self) -> bool:
-        return self._cursor is not None
-
-    def rows(self) -> list[Any]:
-        """Its rows; if no statement has followed it, it goes to the server now, on its own."""
-        with driver_errors(self._conn, self._sql, self._params):
-            if self._cursor is None:
-                if self.dropped:
-                    raise RuntimeError("a deferred statement outlived its transaction")
-                with sending(self._conn):
-                    pass
-            return self._cursor.fetchall()  # type: ignore[no-any-return]
-
-
-def defer(conn: Connection, sql: str, params: Any = ()) -> Deferred:
-    """``sql`` for ``conn``'s next round trip (see ``Deferred``)."""
-    deferred = Deferred(conn, sql, params)
-    if conn.dialect.name == "postgresql":
-        conn.info.setdefault(_DEFERRED, []).append(deferred)
-    else:
-        with driver_errors(conn, sql, params):
-            deferred._send(conn.connection.driver_connection)
-    return deferred
-
-
-@contextmanager
-def sending(conn: Connection) -> Iterator[None]:
-    """Around a statement run on ``conn``'s driver connection: the deferred statements go to the
-    server first, in the same round trip, whose results all come back when the block ends (or, in
-    a ``pipelined`` block, when that ends). Errors are psycopg's, for the caller to wrap."""
-    pending = conn.info.pop(_DEFERRED, None)
-    if not pending:
-        yield
-        return
-    driver = conn.connection.driver_connection
-    if driver.pgconn.pipeline_status:  # type: ignore[union-attr]
-        for deferred in pending:
-            deferred._send(driver)
-        yield
-        return
-    with driver.pipeline():  # type: ignore[union-attr]
-        for deferred in pending:
-            deferred._send(driver)
-        yield
-
-
-def _send_first(conn: Connection, *_: Any) -> None:
-    """``before_cursor_execute`` (PostgreSQL): a statement run through SQLAlchemy takes the
-    deferred statements with it."""
-    if conn.info.get(_DEFERRED):
-        block = sending(conn)
-        block.__enter__()
-        conn.info[_SENDING] = block
-
-
-def _sent(conn: Connection, *_: Any) -> None:
-    """``after_cursor_execute``: the round trip; a server error raised here reaches the caller as
-    the statement's own (SQLAlchemy wraps it)."""
-    block = conn.info.pop(_SENDING, None)
-    if block is not None:
-        block.__exit__(None, None, None)
-
-
-def _not_sent(context: Any) -> None:
-    """``handle_error``: a statement that failed before ``_sent`` leaves no pipeline open."""
-    conn = context.connection
-    block = conn.info.pop(_SENDING, None) if conn is not None else None
-    if block is not None:
-        exc = context.original_exception
-        block.__exit__(type(exc), exc, exc.__traceback__)
-
-
-def _drop_deferred(conn: Connection) -> None:
-    """``commit``/``rollback``: what a transaction deferred and never ran does not outlive it."""
-    for deferred in conn.info.pop(_DEFERRED, None) or ():
-        deferred.dropped = True
-
-
 class _IdleReaders:
     """SQLite: connections kept checked out of the engine's pool between read transactions.
 
@@ -246,12 +142,6 @@ class Database:
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         event.listen(self.engine, "begin", self._begin)
-        if self.dialect == "postgresql":
-            event.listen(self.engine, "before_cursor_execute", _send_first)
-            event.listen(self.engine, "after_cursor_execute", _sent)
-            event.listen(self.engine, "handle_error", _not_sent)
-            event.listen(self.engine, "commit", _drop_deferred)
-            event.listen(self.engine, "rollback", _drop_deferred)
         #: SQLite: this process's writers, one at a time, sharing commits (see the module's
         #: docstring and ``group_commit``)
         self._writers = group_commit.WriterQueue() if self.dialect == "sqlite" else None
@@ -283,11 +173,10 @@ class Database:
                 statement = sqlite_dialect.begin_statement(
                     driver, conn.connection.info, write=write, temp_in_memory=write and not options.get(_BULK, False)
                 )
+        elif options.get(_READ, False):
+            return  # PostgreSQL reads run in autocommit (see dialects/postgresql.py)
         else:
-            _drop_deferred(conn)
-            if not options.get(_READ, False):  # PostgreSQL reads run in autocommit (dialects/postgresql.py)
-                defer(conn, "BEGIN")  # with the transaction's first statement: one round trip fewer
-            return
+            statement = "BEGIN"
         with driver_errors(conn, statement, ()):
             driver.execute(statement)  # type: ignore[union-attr]
 

@@ -18,7 +18,7 @@ from skiff.ops import accounts, auth
 from skiff.schemas.base import EmptyRequest, EmptyResponse
 from skiff.storage.repos import accounts as accounts_repo
 from skiff.storage.tables import companies
-from tests.support import DIALECT, Api, basic, pg_engine_round_trips
+from tests.support import Api, basic
 
 DECLARED = sorted(e.name for e in build_registry().all() if e.transaction is not None)
 
@@ -98,28 +98,23 @@ def test_a_remembered_token_still_expires(api: Api, admin, monkeypatch: pytest.M
 
 
 def test_a_declared_read_cannot_write(db, admin) -> None:  # type: ignore[no-untyped-def]
-    def use_case(_, joined) -> None:  # type: ignore[no-untyped-def]
-        with joined.write():
-            pass
-
     with pytest.raises(RuntimeError, match="asked to write"):
-        auth.call_authenticated(db, auth.BasicCredentials(admin.access_key, admin.secret_key), use_case, write=False)
+        with auth.authenticated(db, auth.BasicCredentials(admin.access_key, admin.secret_key), write=False) as (_, joined):
+            with joined.write():
+                pass
 
 
 def test_going_on_after_a_failed_joined_block_commits_nothing(db, admin) -> None:  # type: ignore[no-untyped-def]
     credentials = auth.BasicCredentials(admin.access_key, admin.secret_key)
-
-    def use_case(identity, joined) -> None:  # type: ignore[no-untyped-def]
-        assert identity.company == admin.company
-        try:
-            with joined.write() as conn:
-                accounts_repo.insert_company(conn, "joined-test", "never stored", clock.now())
-                raise ApiError(400, 0, "the use case gives up on this block")
-        except ApiError:
-            pass
-
     with pytest.raises(RuntimeError, match="went on after"):
-        auth.call_authenticated(db, credentials, use_case, write=True)
+        with auth.authenticated(db, credentials, write=True) as (identity, joined):
+            assert identity.company == admin.company
+            try:
+                with joined.write() as conn:
+                    accounts_repo.insert_company(conn, "joined-test", "never stored", clock.now())
+                    raise ApiError(400, 0, "the use case gives up on this block")
+            except ApiError:
+                pass
     with db.read() as conn:
         assert conn.execute(select(companies.c.id).where(companies.c.id == "joined-test")).first() is None
 
@@ -146,69 +141,3 @@ def test_unknown_credentials_on_a_fresh_company(db, client) -> None:  # type: ig
     caller = Api(client, key=user.access_key, secret=user.secret_key)
     assert caller.call("tasks.get_by_id", {"task": "missing"}).code == (400, 101)
     assert caller.call("tasks.get_by_id", {"task": "missing"}, auth=basic("NOPE", "x")).code == (401, 22)
-
-
-def test_a_write_by_a_credential_revoked_since_its_last_call_is_not_kept(api: Api, client) -> None:  # type: ignore[no-untyped-def]
-    """On PostgreSQL the credential row comes back with the use case's first statement, once the
-    process knows the credential: a revoked one still gets its 401, and what its call wrote is
-    rolled back."""
-    new = api("auth.create_credentials", {"label": "late"})["credentials"]
-    second = Api(client, key=new["access_key"], secret=new["secret_key"])
-    task = api("tasks.create", {"name": "kept", "type": "training"})["id"]
-    assert second.call("tasks.get_by_id", {"task": task}).status == 200  # known to this process now
-    api("auth.revoke_credentials", {"access_key": new["access_key"]})
-    assert second.call("tasks.create", {"name": "after-revoke", "type": "training"}).code == (401, 30)
-    body = {"task": task, "hyperparams": [{"section": "Args", "name": "late", "value": "1"}]}
-    assert second.call("tasks.edit_hyper_params", body).code == (401, 30)
-    assert api("tasks.get_all", {"name": "^after-revoke$"})["tasks"] == []
-    assert "late" not in (api("tasks.get_by_id", {"task": task})["task"].get("hyperparams") or {}).get("Args", {})
-
-
-def test_a_revoked_credential_gets_its_401_before_the_use_cases_error(api: Api, client) -> None:  # type: ignore[no-untyped-def]
-    new = api("auth.create_credentials", {"label": "late"})["credentials"]
-    second = Api(client, key=new["access_key"], secret=new["secret_key"])
-    assert second.call("tasks.get_by_id", {"task": "missing"}).code == (400, 101)
-    api("auth.revoke_credentials", {"access_key": new["access_key"]})
-    assert second.call("tasks.get_by_id", {"task": "missing"}).code == (401, 30)
-    body = {"task": "missing", "hyperparams": [{"section": "Args", "name": "lr", "value": "1"}]}
-    assert second.call("tasks.edit_hyper_params", body).code == (401, 30)
-
-
-def test_a_call_runs_with_the_role_its_credential_has_now(db, company) -> None:  # type: ignore[no-untyped-def]
-    """A call that ran with the identity this process read last time, which has changed since, is
-    undone and runs again with the new one (PostgreSQL); SQLite reads the row before the use case."""
-    user = accounts.add_user(db, company, "promoted", role="user")
-    credentials = auth.BasicCredentials(user.access_key, user.secret_key)
-    runs: list[str] = []
-
-    def use_case(identity, joined) -> str:  # type: ignore[no-untyped-def]
-        runs.append(identity.role)
-        with joined.write() as conn:
-            accounts_repo.insert_company(conn, f"{user.user}-{len(runs)}", identity.role, clock.now())
-        return identity.role
-
-    assert auth.call_authenticated(db, credentials, use_case, write=True) == "user"
-    with db.write() as conn:
-        accounts_repo.update_user(conn, company, user.user, role="admin")
-    assert auth.call_authenticated(db, credentials, use_case, write=True) == "admin"
-    with db.read() as conn:
-        ran = select(companies.c.id, companies.c.name).where(companies.c.id.like(f"{user.user}-%"))
-        stored = dict(conn.execute(ran).all())
-    assert stored == {f"{user.user}-1": "user", f"{user.user}-{len(runs)}": "admin"}
-    assert runs[-1] == "admin"
-
-
-@pytest.mark.skipif(DIALECT != "postgresql", reason="PostgreSQL's round trips")
-def test_a_known_credential_costs_no_round_trip_of_its_own(api: Api, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The credential row comes back with the use case's first statement, and a write's BEGIN
-    goes with them: a get-by-id waits for PostgreSQL once, a create twice (its inserts, then
-    COMMIT), a hyperparameter edit three times (the task read and locked, its row and parameters
-    written, COMMIT)."""
-    task = api("tasks.create", {"name": "trips", "type": "training"})["id"]  # the credential is known now
-    calls = {
-        "get": (1, "tasks.get_by_id", {"task": task}),
-        "create": (2, "tasks.create", {"name": "trips-2", "type": "training", "tags": ["a"]}),
-        "edit": (3, "tasks.edit_hyper_params", {"task": task, "hyperparams": [{"section": "Args", "name": "lr", "value": "1"}]}),
-    }
-    for label, (waits, name, body) in calls.items():
-        assert pg_engine_round_trips(db, lambda: api(name, body), tmp_path / label) == waits, label

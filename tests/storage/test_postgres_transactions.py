@@ -12,11 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import column, select, table, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from skiff.storage.engine import Database, defer, pipelined
-from skiff.storage.repos.prepared import Prepared
+from skiff.storage.engine import Database, pipelined
 from tests.support import DIALECT, PG_URL, new_database_url, pg_round_trips
 
 pytestmark = pytest.mark.skipif(DIALECT != "postgresql", reason="PostgreSQL's transactions")
@@ -52,9 +51,8 @@ def test_a_read_runs_outside_a_transaction_block(database: Database) -> None:
 
 def test_a_write_is_one_transaction(database: Database) -> None:
     with database.write() as conn:
-        assert status(conn) == TransactionStatus.IDLE  # BEGIN goes with the first statement
-        conn.execute(text("INSERT INTO t VALUES (1)"))
         assert status(conn) == TransactionStatus.INTRANS
+        conn.execute(text("INSERT INTO t VALUES (1)"))
         first = conn.execute(text("SELECT txid_current()")).scalar_one()
         assert conn.execute(text("SELECT txid_current()")).scalar_one() == first
     assert rows(database) == [1]
@@ -140,74 +138,3 @@ def test_an_error_among_statements_sent_together_undoes_the_transaction(database
     with database.write() as conn:  # the pooled connection is usable again
         conn.execute(text("INSERT INTO t VALUES (4)"))
     assert rows(database) == [1, 4]
-
-
-def test_begin_goes_to_the_server_with_the_first_statement(database: Database, tmp_path: Path) -> None:
-    with database.write() as conn:
-        assert pg_round_trips(conn, lambda: conn.execute(text("INSERT INTO t VALUES (1)")), tmp_path / "w.trace") == 1
-        assert status(conn) == TransactionStatus.INTRANS
-    with database.write() as conn:
-        pass  # no statement: nothing to begin or commit
-    with database.write() as conn:  # the connection has nothing left over from the empty one
-        assert pg_round_trips(conn, lambda: conn.execute(text("INSERT INTO t VALUES (2)")), tmp_path / "w2.trace") == 1
-    assert rows(database) == [1, 2]
-
-
-_PREPARED_X = Prepared(select(table("t", column("x")).c.x).where(text("x > 0")))
-
-
-def test_a_deferred_statement_comes_back_with_the_next_one(database: Database, tmp_path: Path) -> None:
-    with database.write() as conn:
-        conn.execute(text("INSERT INTO t VALUES (7)"))
-        through_sqlalchemy = defer(conn, "SELECT count(*) FROM t")
-        assert pg_round_trips(conn, lambda: conn.execute(text("INSERT INTO t VALUES (8)")), tmp_path / "a.trace") == 1
-        assert through_sqlalchemy.rows() == [(1,)]  # sent before the insert
-        on_the_cursor = defer(conn, "SELECT count(*) FROM t")
-        assert pg_round_trips(conn, lambda: _PREPARED_X.all(conn, {}), tmp_path / "b.trace") == 1
-        assert on_the_cursor.rows() == [(2,)]
-        sent_together = defer(conn, "SELECT 3")
-
-        def inserts() -> None:
-            with pipelined(conn):
-                conn.exec_driver_sql("INSERT INTO t VALUES (%s)", (9,))
-                conn.exec_driver_sql("INSERT INTO t VALUES (%s)", (10,))
-
-        assert pg_round_trips(conn, inserts, tmp_path / "c.trace") == 1
-        assert sent_together.rows() == [(3,)]
-    assert rows(database) == [7, 8, 9, 10]
-
-
-def test_a_deferred_statement_with_nothing_after_it_goes_when_read(database: Database, tmp_path: Path) -> None:
-    with database.read() as conn:
-        alone = defer(conn, "SELECT 42")
-        found: list = []
-        assert pg_round_trips(conn, lambda: found.extend(alone.rows()), tmp_path / "r.trace") == 1
-        assert found == [(42,)]
-
-
-def test_a_deferred_statement_ends_with_its_transaction(database: Database) -> None:
-    with database.write() as conn:
-        never = defer(conn, "INSERT INTO t VALUES (11)")
-    assert rows(database) == []
-    with pytest.raises(RuntimeError, match="outlived"):
-        never.rows()
-
-
-def test_an_error_after_a_deferred_statement_undoes_the_transaction(database: Database) -> None:
-    with database.write() as conn:
-        conn.execute(text("INSERT INTO t VALUES (1)"))
-    with pytest.raises(IntegrityError), database.write() as conn:
-        before = defer(conn, "SELECT count(*) FROM t")
-        try:
-            conn.execute(text("INSERT INTO t VALUES (1)"))  # a duplicate key
-        finally:
-            assert before.rows() == [(1,)]  # its rows came back before the error
-    with pytest.raises(IntegrityError), database.write() as conn:
-        defer(conn, "SELECT 1")
-        _PREPARED_X.all(conn, {})
-        conn.execute(text("INSERT INTO t VALUES (2)"))
-        conn.execute(text("INSERT INTO t VALUES (2)"))
-    assert rows(database) == [1]
-    with database.write() as conn:  # the pooled connection is usable again
-        conn.execute(text("INSERT INTO t VALUES (3)"))
-    assert rows(database) == [1, 3]

@@ -1,7 +1,6 @@
 """PostgreSQL through psycopg 3, its connections in autocommit mode.
 
-skiff begins transactions itself (``Database``'s "begin" hook has ``BEGIN`` sent with the
-transaction's first statement, ``engine.defer``), except for read
+skiff begins transactions itself (``Database``'s "begin" hook sends ``BEGIN``), except for read
 transactions: at READ COMMITTED, PostgreSQL's default and skiff's, every statement of a
 transaction takes a snapshot of its own anyway, so a read's ``BEGIN`` and ``COMMIT`` would cost
 two round trips of the four of a get-by-id and guarantee nothing more. psycopg's ``commit()`` and

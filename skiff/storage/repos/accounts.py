@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from skiff.storage.repos.prepared import Later, Prepared
+from skiff.storage.repos.prepared import Prepared
 from skiff.storage.tables import companies, credentials, server_state, users
 
 
@@ -105,11 +105,6 @@ _FIND_CREDENTIALS = Prepared(
 def find_credentials(conn: Connection, access_key: str) -> dict[str, Any] | None:
     """The credential with its user and company, for authentication."""
     return _FIND_CREDENTIALS.first(conn, {"access_key": access_key})
-
-
-def find_credentials_later(conn: Connection, access_key: str) -> Later:
-    """``find_credentials``, sent to PostgreSQL with the next statement run on ``conn``."""
-    return _FIND_CREDENTIALS.defer(conn, {"access_key": access_key})
 
 
 def list_credentials(conn: Connection, company: str, user: str | None) -> list[dict[str, Any]]:

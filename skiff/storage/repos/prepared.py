@@ -9,8 +9,7 @@ would apply (SQLite datetimes, JSON), and driver errors are wrapped as SQLAlchem
 (``IntegrityError``, ``DataError`` …), so callers see the same values and exceptions either way.
 Parameters are named ``bindparam``s, which callers pass by name; values written into the
 statement (``column == "x"``, an OFFSET of 0) are bound as they were given. Statement events
-(``before_cursor_execute``) do not fire, but statements deferred on the connection go to the
-server with it as they would (``engine.sending``); there is no expanding ``IN``.
+(``before_cursor_execute``) do not fire, and there is no expanding ``IN``.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
-from skiff.storage.engine import Deferred, defer, driver_errors, sending
+from skiff.storage.engine import driver_errors
 
 Processor = Callable[[Any], Any]
 
@@ -81,32 +80,23 @@ class Prepared:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with driver_errors(conn, compiled.sql, values, many=many):
-                with sending(conn):
-                    if many:
-                        cursor.executemany(compiled.sql, values)
-                    else:
-                        cursor.execute(compiled.sql, values)
+                if many:
+                    cursor.executemany(compiled.sql, values)
+                else:
+                    cursor.execute(compiled.sql, values)
                 return cursor.rowcount, cursor.fetchall() if compiled.keys else []
         finally:
             cursor.close()
 
-    @staticmethod
-    def _dicts(compiled: _Compiled, rows: list[Any]) -> list[dict[str, Any]]:
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every result row of a SELECT as a dict keyed by the selected columns' keys (labels)."""
+        compiled = self._for(conn.dialect)
+        _, rows = self._run(conn, compiled, self._values(compiled, params))
         keys, results = compiled.keys, compiled.results
         return [
             {key: value if process is None else process(value) for key, process, value in zip(keys, results, row)}
             for row in rows
         ]
-
-    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Every result row of a SELECT as a dict keyed by the selected columns' keys (labels)."""
-        compiled = self._for(conn.dialect)
-        return self._dicts(compiled, self._run(conn, compiled, self._values(compiled, params))[1])
-
-    def defer(self, conn: Connection, params: Mapping[str, Any]) -> Later:
-        """A SELECT that PostgreSQL receives with the next statement run on ``conn`` (``defer``)."""
-        compiled = self._for(conn.dialect)
-        return Later(compiled, defer(conn, compiled.sql, self._values(compiled, params)))
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
         rows = self.all(conn, params)
@@ -123,23 +113,3 @@ class Prepared:
         values = [self._values(compiled, params) for params in rows]
         if values:
             self._run(conn, compiled, values, many=True)
-
-
-class Later:
-    """The rows of a deferred ``Prepared`` SELECT, as ``Prepared.all`` gives them."""
-
-    def __init__(self, compiled: _Compiled, deferred: Deferred) -> None:
-        self._compiled = compiled
-        self._deferred = deferred
-
-    @property
-    def sent(self) -> bool:
-        """Whether it has gone to the database (SQLite runs it at once)."""
-        return self._deferred.sent
-
-    def all(self) -> list[dict[str, Any]]:
-        return Prepared._dicts(self._compiled, self._deferred.rows())
-
-    def first(self) -> dict[str, Any] | None:
-        rows = self.all()
-        return rows[0] if rows else None

@@ -806,22 +806,27 @@ def report(run: DatabaseRun, args: argparse.Namespace) -> list[str]:
 
 
 def headline(run: DatabaseRun, args: argparse.Namespace, med: Callable[[str, str, int, str], float]) -> str:
-    ratios = []
-    for workload in args.workloads:
-        values = [ratio(med("skiff", workload, c, "rps"), med("mlflow", workload, c, "rps")) for c in args.connections]
-        ratios.append(f"{workload} x{_pick(values):,.1f}")
-    ceiling = []
-    for workload in ("W3", "W1", "W2"):
-        if workload in args.workloads:
-            best = _pick([ratio(med("skiff", workload, c, "rps"), med("ceiling", "C", c, "rps")) for c in args.connections], max)
-            ceiling.append(f"{workload} {best:.1%}")
-    cpu = [ratio(med("mlflow", w, c, "cpu_ms_per_request"), med("skiff", w, c, "cpu_ms_per_request")) for w in args.workloads for c in args.connections]
-    rss = ratio(run.idle_rss_mb.get("skiff", math.nan), run.idle_rss_mb.get("mlflow", math.nan))
-    return (
-        f"HEADLINE {run.database} N={run.n:,}: skiff/MLflow req/s (worst of {'/'.join(map(str, args.connections))} conns) "
-        f"{', '.join(ratios)}; skiff/ceiling {', '.join(ceiling)}; CPU per request 1/{_pick(cpu):.0f} of MLflow's or better; "
-        f"idle RSS {rss:.1%} of MLflow's"
-    )
+    """The run's figures against the issue's targets, for the targets that ran."""
+    conns = "/".join(map(str, args.connections))
+    parts = []
+    if "mlflow" in args.targets:
+        ratios = []
+        for workload in args.workloads:
+            values = [ratio(med("skiff", workload, c, "rps"), med("mlflow", workload, c, "rps")) for c in args.connections]
+            ratios.append(f"{workload} x{_pick(values):,.1f}")
+        parts.append(f"skiff/MLflow req/s (worst of {conns} conns) {', '.join(ratios)}")
+    if "ceiling" in args.targets:
+        ceiling = []
+        for workload in ("W3", "W1", "W2"):
+            if workload in args.workloads:
+                best = _pick([ratio(med("skiff", workload, c, "rps"), med("ceiling", "C", c, "rps")) for c in args.connections], max)
+                ceiling.append(f"{workload} {best:.1%}")
+        parts.append(f"skiff/ceiling {', '.join(ceiling)}")
+    if "mlflow" in args.targets:
+        cpu = [ratio(med("mlflow", w, c, "cpu_ms_per_request"), med("skiff", w, c, "cpu_ms_per_request")) for w in args.workloads for c in args.connections]
+        rss = ratio(run.idle_rss_mb.get("skiff", math.nan), run.idle_rss_mb.get("mlflow", math.nan))
+        parts.append(f"CPU per request 1/{_pick(cpu):.0f} of MLflow's or better; idle RSS {rss:.1%} of MLflow's")
+    return f"HEADLINE {run.database} N={run.n:,}: " + ("; ".join(parts) or "skiff alone (no MLflow, no ceiling in this run)")
 
 
 def main() -> None:

@@ -9,11 +9,15 @@ from skiff.app import create_app
 from skiff.ops import accounts
 from skiff.ops.install import open_database, prepare, upgrade_database
 from skiff.settings import Settings
-from tests.support import DIALECT, Api, new_database_url
+from tests.support import DIALECT, Api, drop_test_databases, new_database_url
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"skiff database dialect under test: {DIALECT}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_test_databases()
 
 
 @pytest.fixture(scope="session")

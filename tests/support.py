@@ -28,6 +28,10 @@ PG_URL = os.environ.get("SKIFF_TEST_PG_URL", "")
 DIALECT = "postgresql" if PG_URL else "sqlite"
 
 
+#: PostgreSQL databases that ``new_database_url`` created in this process (``drop_test_databases``)
+_CREATED: list[str] = []
+
+
 def new_database_url(directory: Path) -> str:
     """A URL for a new, empty database of the dialect under test."""
     if not PG_URL:
@@ -37,8 +41,22 @@ def new_database_url(directory: Path) -> str:
     name = f"skiff_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    _CREATED.append(name)
     base, _, _ = PG_URL.rpartition("/")
     return f"{base}/{name}"
+
+
+def drop_test_databases() -> None:
+    """Drop the PostgreSQL databases this process created (at the end of its test session), so
+    a developer's cluster does not collect a few hundred per run; ``FORCE`` ends connections that
+    a test left open."""
+    if not _CREATED:
+        return
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        while _CREATED:
+            conn.execute(f'DROP DATABASE IF EXISTS "{_CREATED.pop()}" WITH (FORCE)')
 
 
 def basic(key: str, secret: str) -> str:

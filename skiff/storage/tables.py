@@ -163,6 +163,9 @@ tasks = Table(
     # a project's ids without reading its rows: those a sort by a parameter joins, and the
     # check that a task found through the parameter's order index is in scope
     Index(None, "company", "project", "id"),
+    # the company scope of tasks found by id through another table (a parameter's value, a tag,
+    # a metric, the text index): the entry answers it, where the primary key's led to the row
+    Index(None, "id", "company"),
     Index(None, "company", "status", "type"),
     Index(None, "company", "type"),
     Index(None, "company", "user"),

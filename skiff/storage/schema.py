@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in ``migrations/versions``.
-HEAD = "0019"
+HEAD = "0020"
 VERSION_TABLE = "alembic_version"
 
 

@@ -280,10 +280,10 @@ def _hyperparam_rows(database: Database) -> list[tuple]:
         return [tuple(r) for r in conn.execute(text(query))]
 
 
-def _clustered(database: Database) -> bool:
-    """SQLite: whether ``task_hyperparams`` is a WITHOUT ROWID table."""
+def _clustered(database: Database, table: str = "task_hyperparams") -> bool:
+    """SQLite: whether ``table`` is a WITHOUT ROWID table."""
     with database.read() as conn:
-        sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'task_hyperparams'")).scalar_one()
+        sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :name"), {"name": table}).scalar_one()
     return "WITHOUT ROWID" in sql.upper()
 
 
@@ -323,6 +323,52 @@ def test_hyperparam_rows_survive_the_clustered_table(database: Database) -> None
     assert _hyperparam_rows(database) == kept
     if DIALECT == "sqlite":
         assert not _clustered(database)
+
+
+def _metric_rows(database: Database) -> list[tuple]:
+    with database.read() as conn:
+        query = "SELECT task, metric_hash, variant_hash, company, metric, value, iter, count FROM task_metrics ORDER BY task, metric_hash"
+        return [tuple(r) for r in conn.execute(text(query))]
+
+
+def test_metric_rows_survive_the_clustered_table(database: Database) -> None:
+    """0020 copies ``task_metrics`` into a WITHOUT ROWID table on SQLite (and back on downgrade;
+    PostgreSQL is unchanged): every row survives both ways, and the foreign key still cascades."""
+    migrate(database, command.upgrade, "0019")
+    with database.write() as conn:
+        conn.execute(text("INSERT INTO companies (id, name, created) VALUES ('c1', 'c', CURRENT_TIMESTAMP)"))
+        for task in ("t1", "t2"):
+            conn.execute(
+                text(
+                    "INSERT INTO tasks (id, company, \"user\", name, type, status, created, document) "
+                    "VALUES (:id, 'c1', 'u1', 'n', 'training', 'created', CURRENT_TIMESTAMP, '{}')"
+                ),
+                {"id": task},
+            )
+            for metric, value in (("m1", 0.5), ("m2", -1.25)):
+                conn.execute(
+                    text(
+                        "INSERT INTO task_metrics (task, metric_hash, variant_hash, company, metric, variant, value, iter, "
+                        "timestamp, min_value, min_value_iteration, max_value, max_value_iteration, first_value, "
+                        "first_value_iteration, count, total) VALUES (:task, :metric, 'v', 'c1', :metric, 'v', :value, 3, "
+                        "1000, :value, 3, :value, 3, :value, 3, 1, :value)"
+                    ),
+                    {"task": task, "metric": metric, "value": value},
+                )
+    before = _metric_rows(database)
+    assert len(before) == 4
+    migrate(database, command.upgrade, "0020")
+    assert _metric_rows(database) == before
+    if DIALECT == "sqlite":
+        assert _clustered(database, "task_metrics")
+    with database.write() as conn:
+        conn.execute(text("DELETE FROM tasks WHERE id = 't2'"))
+    kept = [row for row in before if row[0] == "t1"]
+    assert _metric_rows(database) == kept
+    migrate(database, command.downgrade, "0019")
+    assert _metric_rows(database) == kept
+    if DIALECT == "sqlite":
+        assert not _clustered(database, "task_metrics")
 
 
 @pytest.mark.skipif(DIALECT != "sqlite", reason="SQLite's full-text index only")

@@ -274,23 +274,60 @@ def test_input_model_rows_are_backfilled(database: Database) -> None:
         assert conn.execute(text("SELECT count(*) FROM task_tags WHERE kind = 'input_model'")).scalar() == 0
 
 
-def _hyperparam_rows(database: Database) -> list[tuple]:
+def _insert_hyperparams(conn, task: str) -> None:  # type: ignore[no-untyped-def]
+    for name, value, key in (("lr", "0.1", b"\x01lr"), ("empty", None, None)):
+        conn.execute(
+            text(
+                "INSERT INTO task_hyperparams (task, section, name, company, value, sort_key, task_key) "
+                "VALUES (:task, 'Args', :name, 'c1', :value, :key, :tk)"
+            ),
+            {"task": task, "name": name, "value": value, "key": key, "tk": task.encode()},
+        )
+
+
+def _insert_metrics(conn, task: str) -> None:  # type: ignore[no-untyped-def]
+    for metric, value in (("m1", 0.5), ("m2", -1.25)):
+        conn.execute(
+            text(
+                "INSERT INTO task_metrics (task, metric_hash, variant_hash, company, metric, variant, value, iter, "
+                "timestamp, min_value, min_value_iteration, max_value, max_value_iteration, first_value, "
+                "first_value_iteration, count, total) VALUES (:task, :metric, 'v', 'c1', :metric, 'v', :value, 3, "
+                "1000, :value, 3, :value, 3, :value, 3, 1, :value)"
+            ),
+            {"task": task, "metric": metric, "value": value},
+        )
+
+
+#: (table, the revision before the one that clusters it, that one, its columns to compare, an
+#: insert of two rows for a task)
+_CLUSTERED = {
+    # 0014 also moves the project index to carry the id
+    "task_hyperparams": ("0013", "0014", "task, section, name, company, value, sort_key, task_key", _insert_hyperparams),
+    # PostgreSQL is unchanged by 0020
+    "task_metrics": ("0019", "0020", "task, metric_hash, variant_hash, company, metric, value, iter, count", _insert_metrics),
+}
+
+
+def _rows(database: Database, table: str, columns: str) -> list[tuple]:
+    """The rows in the order of their primary key (the first three of ``columns``)."""
+    key = ", ".join(columns.split(", ")[:3])
     with database.read() as conn:
-        query = "SELECT task, section, name, company, value, sort_key, task_key FROM task_hyperparams ORDER BY task, name"
-        return [tuple(r) for r in conn.execute(text(query))]
+        return [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM {table} ORDER BY {key}")).all()]
 
 
-def _clustered(database: Database, table: str = "task_hyperparams") -> bool:
+def _clustered(database: Database, table: str) -> bool:
     """SQLite: whether ``table`` is a WITHOUT ROWID table."""
     with database.read() as conn:
         sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :name"), {"name": table}).scalar_one()
     return "WITHOUT ROWID" in sql.upper()
 
 
-def test_hyperparam_rows_survive_the_clustered_table(database: Database) -> None:
-    """0014 copies ``task_hyperparams`` into a WITHOUT ROWID table on SQLite (and back on
-    downgrade) and moves the project index to carry the id: every row survives both ways."""
-    migrate(database, command.upgrade, "0013")
+@pytest.mark.parametrize("table", list(_CLUSTERED))
+def test_rows_survive_a_clustered_table(database: Database, table: str) -> None:
+    """The migrations that copy a table into a WITHOUT ROWID one on SQLite (and back on
+    downgrade): every row survives both ways, and the foreign key to the task still cascades."""
+    before_rev, rev, columns, insert_rows = _CLUSTERED[table]
+    migrate(database, command.upgrade, before_rev)
     with database.write() as conn:
         conn.execute(text("INSERT INTO companies (id, name, created) VALUES ('c1', 'c', CURRENT_TIMESTAMP)"))
         for task in ("t1", "t2"):
@@ -301,74 +338,21 @@ def test_hyperparam_rows_survive_the_clustered_table(database: Database) -> None
                 ),
                 {"id": task},
             )
-            for name, value, key in (("lr", "0.1", b"\x01lr"), ("empty", None, None)):
-                conn.execute(
-                    text(
-                        "INSERT INTO task_hyperparams (task, section, name, company, value, sort_key, task_key) "
-                        "VALUES (:task, 'Args', :name, 'c1', :value, :key, :tk)"
-                    ),
-                    {"task": task, "name": name, "value": value, "key": key, "tk": task.encode()},
-                )
-    before = _hyperparam_rows(database)
+            insert_rows(conn, task)
+    before = _rows(database, table, columns)
     assert len(before) == 4
-    migrate(database, command.upgrade, "0014")
-    assert _hyperparam_rows(database) == before
+    migrate(database, command.upgrade, rev)
+    assert _rows(database, table, columns) == before
     if DIALECT == "sqlite":
-        assert _clustered(database)
+        assert _clustered(database, table)
     with database.write() as conn:  # the foreign key still cascades
         conn.execute(text("DELETE FROM tasks WHERE id = 't2'"))
     kept = [row for row in before if row[0] == "t1"]
-    assert _hyperparam_rows(database) == kept
-    migrate(database, command.downgrade, "0013")
-    assert _hyperparam_rows(database) == kept
+    assert _rows(database, table, columns) == kept
+    migrate(database, command.downgrade, before_rev)
+    assert _rows(database, table, columns) == kept
     if DIALECT == "sqlite":
-        assert not _clustered(database)
-
-
-def _metric_rows(database: Database) -> list[tuple]:
-    with database.read() as conn:
-        query = "SELECT task, metric_hash, variant_hash, company, metric, value, iter, count FROM task_metrics ORDER BY task, metric_hash"
-        return [tuple(r) for r in conn.execute(text(query))]
-
-
-def test_metric_rows_survive_the_clustered_table(database: Database) -> None:
-    """0020 copies ``task_metrics`` into a WITHOUT ROWID table on SQLite (and back on downgrade;
-    PostgreSQL is unchanged): every row survives both ways, and the foreign key still cascades."""
-    migrate(database, command.upgrade, "0019")
-    with database.write() as conn:
-        conn.execute(text("INSERT INTO companies (id, name, created) VALUES ('c1', 'c', CURRENT_TIMESTAMP)"))
-        for task in ("t1", "t2"):
-            conn.execute(
-                text(
-                    "INSERT INTO tasks (id, company, \"user\", name, type, status, created, document) "
-                    "VALUES (:id, 'c1', 'u1', 'n', 'training', 'created', CURRENT_TIMESTAMP, '{}')"
-                ),
-                {"id": task},
-            )
-            for metric, value in (("m1", 0.5), ("m2", -1.25)):
-                conn.execute(
-                    text(
-                        "INSERT INTO task_metrics (task, metric_hash, variant_hash, company, metric, variant, value, iter, "
-                        "timestamp, min_value, min_value_iteration, max_value, max_value_iteration, first_value, "
-                        "first_value_iteration, count, total) VALUES (:task, :metric, 'v', 'c1', :metric, 'v', :value, 3, "
-                        "1000, :value, 3, :value, 3, :value, 3, 1, :value)"
-                    ),
-                    {"task": task, "metric": metric, "value": value},
-                )
-    before = _metric_rows(database)
-    assert len(before) == 4
-    migrate(database, command.upgrade, "0020")
-    assert _metric_rows(database) == before
-    if DIALECT == "sqlite":
-        assert _clustered(database, "task_metrics")
-    with database.write() as conn:
-        conn.execute(text("DELETE FROM tasks WHERE id = 't2'"))
-    kept = [row for row in before if row[0] == "t1"]
-    assert _metric_rows(database) == kept
-    migrate(database, command.downgrade, "0019")
-    assert _metric_rows(database) == kept
-    if DIALECT == "sqlite":
-        assert not _clustered(database, "task_metrics")
+        assert not _clustered(database, table)
 
 
 @pytest.mark.skipif(DIALECT != "sqlite", reason="SQLite's full-text index only")

@@ -310,9 +310,8 @@ _CLUSTERED = {
 
 def _rows(database: Database, table: str, columns: str) -> list[tuple]:
     """The rows in the order of their primary key (the first three of ``columns``)."""
-    key = ", ".join(columns.split(", ")[:3])
     with database.read() as conn:
-        return [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM {table} ORDER BY {key}")).all()]
+        return [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM {table} ORDER BY 1, 2, 3")).all()]
 
 
 def _clustered(database: Database, table: str) -> bool:
